@@ -1,0 +1,70 @@
+/*
+ * The body pipeline for DATA: decoder (dot-unstuffing, end of data on
+ * CRLF.CRLF only) -> filters over canonical message bytes (bare CR/LF
+ * policy, size count) -> encoder (dot-stuffing for the upstream). Streaming
+ * with bounded state: nothing here holds more than a few bytes of the
+ * message, and the output never exceeds twice the input consumed plus
+ * GW_BODY_SLACK, so the caller can size each step from the output space.
+ *
+ * Smuggling defence: only <CRLF>.<CRLF> ends the message; bare LF and bare
+ * CR never reach the upstream (normalised to CRLF or rejected) and every
+ * line that starts with '.' after normalisation is stuffed again, so no
+ * byte sequence in the content can end the message early at the upstream.
+ */
+#ifndef GW_BODY_H
+#define GW_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/gw_buf.h"
+#include "gateway/gw_config.h"
+
+/* Output bytes a step may need beyond 2 * input (terminator ".\r\n"). */
+#define GW_BODY_SLACK 8
+
+/* Sticky errors: once set, content is dropped until end of data. */
+enum gw_body_error {
+    GW_BODY_OK = 0,
+    GW_BODY_E_BARE_NL,   /* bare CR or LF under `reject`: 550 5.6.0 */
+    GW_BODY_E_TOO_BIG,   /* over the size limit: 552 5.3.4 */
+    GW_BODY_E_DISCARD,   /* caller aborted (upstream lost); drop the rest */
+};
+
+struct gw_body {
+    /* decoder */
+    uint8_t dec_state;
+    /* bare CR/LF filter */
+    enum gw_bare_newlines bare_nl;
+    bool pending_cr;
+    bool saw_bare_nl;    /* normalised at least one (for the log) */
+    /* size filter */
+    uint64_t size;       /* canonical message bytes so far */
+    uint64_t size_limit; /* 0: no limit */
+    /* encoder */
+    bool enc_bol;        /* output is at the start of a line */
+    bool done;           /* end of data seen */
+    enum gw_body_error error;
+    struct gw_buf *out;  /* set for the duration of one gw_body_feed */
+};
+
+void gw_body_init(struct gw_body *b, enum gw_bare_newlines bare_nl,
+                  uint64_t size_limit);
+
+/*
+ * Feeds client DATA bytes. Consumes as much of [p, p + len) as fits the
+ * output rule (at most (space(out) - GW_BODY_SLACK) / 2 bytes), writes the
+ * encoded bytes for the upstream to `out` (nothing after an error), and
+ * returns the number of input bytes consumed. When the end of data is
+ * found, b->done is set, the bytes after it are left unconsumed, and (when
+ * there is no error) the terminator ".\r\n" has been written to `out`.
+ * Bytes after the end of data are never consumed.
+ */
+size_t gw_body_feed(struct gw_body *b, const uint8_t *p, size_t len,
+                    struct gw_buf *out);
+
+/* Stops writing content (the upstream transaction is being aborted). */
+void gw_body_discard(struct gw_body *b);
+
+#endif

@@ -1,0 +1,116 @@
+#include "gateway/gw_caps.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/gw_str.h"
+
+struct gw_cap_name {
+    const char *keyword;
+    uint32_t flag;
+};
+
+static const struct gw_cap_name gw_cap_names[] = {
+    {"PIPELINING", GW_CAP_PIPELINING},
+    {"SIZE", GW_CAP_SIZE},
+    {"8BITMIME", GW_CAP_8BITMIME},
+    {"ENHANCEDSTATUSCODES", GW_CAP_ENHANCEDSTATUSCODES},
+    {"CHUNKING", GW_CAP_CHUNKING},
+    {"BINARYMIME", GW_CAP_BINARYMIME},
+    {"SMTPUTF8", GW_CAP_SMTPUTF8},
+    {"DSN", GW_CAP_DSN},
+    {"STARTTLS", GW_CAP_STARTTLS},
+    {"AUTH", GW_CAP_AUTH},
+    {"XCLIENT", GW_CAP_XCLIENT},
+    {"XFORWARD", GW_CAP_XFORWARD},
+    {"REQUIRETLS", GW_CAP_REQUIRETLS},
+};
+
+void
+gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len)
+{
+    size_t klen = 0;
+    size_t i;
+    uint64_t v;
+
+    while (klen < len && p[klen] != ' ' && p[klen] != '=') {
+        klen++;
+    }
+    for (i = 0; i < sizeof(gw_cap_names) / sizeof(gw_cap_names[0]); i++) {
+        if (gw_str_ieq(p, klen, gw_cap_names[i].keyword)) {
+            c->flags |= gw_cap_names[i].flag;
+            break;
+        }
+    }
+    if (gw_str_ieq(p, klen, "SIZE") && klen + 1 < len &&
+        gw_str_to_u64(p + klen + 1, len - klen - 1, &v)) {
+        c->size_max = v;
+    }
+}
+
+uint64_t
+gw_caps_size_limit(const struct gw_caps *upstream, uint64_t message_size)
+{
+    if (upstream != NULL && upstream->known &&
+        gw_caps_has(upstream, GW_CAP_SIZE) && upstream->size_max > 0 &&
+        upstream->size_max < message_size) {
+        return upstream->size_max;
+    }
+    return message_size;
+}
+
+void
+gw_caps_offer(struct gw_caps *offered, const struct gw_caps *upstream,
+              uint64_t message_size)
+{
+    memset(offered, 0, sizeof(*offered));
+    offered->flags = GW_CAP_PIPELINING | GW_CAP_ENHANCEDSTATUSCODES |
+                     GW_CAP_8BITMIME | GW_CAP_SIZE;
+    offered->size_max = gw_caps_size_limit(upstream, message_size);
+    offered->known = true;
+}
+
+size_t
+gw_caps_format_ehlo(const struct gw_caps *offered, const char *hostname,
+                    uint8_t *dst, size_t cap)
+{
+    size_t o = 0;
+    size_t i;
+    size_t nlines = 0;
+    size_t line;
+    int n;
+
+    for (i = 0; i < sizeof(gw_cap_names) / sizeof(gw_cap_names[0]); i++) {
+        if (gw_caps_has(offered, gw_cap_names[i].flag)) {
+            nlines++;
+        }
+    }
+    n = snprintf((char *)dst, cap, "250%c%s\r\n", nlines > 0 ? '-' : ' ',
+                 hostname);
+    if (n < 0 || (size_t)n >= cap) {
+        return 0;
+    }
+    o = (size_t)n;
+    line = 0;
+    for (i = 0; i < sizeof(gw_cap_names) / sizeof(gw_cap_names[0]); i++) {
+        const struct gw_cap_name *cn = &gw_cap_names[i];
+
+        if (!gw_caps_has(offered, cn->flag)) {
+            continue;
+        }
+        line++;
+        if (cn->flag == GW_CAP_SIZE) {
+            n = snprintf((char *)dst + o, cap - o, "250%cSIZE %llu\r\n",
+                         line == nlines ? ' ' : '-',
+                         (unsigned long long)offered->size_max);
+        } else {
+            n = snprintf((char *)dst + o, cap - o, "250%c%s\r\n",
+                         line == nlines ? ' ' : '-', cn->keyword);
+        }
+        if (n < 0 || (size_t)n >= cap - o) {
+            return 0;
+        }
+        o += (size_t)n;
+    }
+    return o;
+}

@@ -1,0 +1,144 @@
+/*
+ * The configuration: a YAML file (or quick-mode arguments) turned into a
+ * validated, immutable, reference-counted object. Sessions hold a reference
+ * to the generation they started with, so a reload can never change the
+ * rules under a live session. A config that fails validation is never
+ * returned: the caller gets every error, each as "FILE:LINE:COL: message".
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "gateway/gw_limits.h"
+
+#define GW_NAME_MAX 64
+
+struct gw_sockaddr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[80]; /* "127.0.0.1:25" or "[::1]:25", for logs */
+};
+
+enum gw_up_connect {
+    GW_UP_CONNECT_ON_MAIL = 0, /* default: open the upstream at MAIL */
+    GW_UP_CONNECT_ON_CONNECT,  /* open it before greeting the client */
+};
+
+enum gw_bare_newlines {
+    GW_BARE_NL_NORMALIZE = 0, /* default: bare CR / bare LF become CRLF */
+    GW_BARE_NL_REJECT,        /* 550 5.6.0 at end of data */
+};
+
+enum gw_log_level {
+    GW_LOG_ERROR = 0,
+    GW_LOG_WARN,
+    GW_LOG_INFO,
+    GW_LOG_DEBUG,
+    GW_LOG_TRACE,
+};
+
+struct gw_listener_cfg {
+    char name[GW_NAME_MAX];        /* key name; default "listener<N>" */
+    struct gw_sockaddr addr;       /* key address: "host:port" */
+    size_t upstream;               /* key upstream: a name -> index */
+};
+
+struct gw_upstream_cfg {
+    char name[GW_NAME_MAX];        /* key name; default "upstream<N>" */
+    struct gw_sockaddr addrs[GW_MAX_UPSTREAM_ADDRS]; /* key addresses */
+    size_t naddrs;                 /* >= 1; tried in order (failover) */
+    char helo_name[GW_MAX_DOMAIN + 1]; /* key helo_name; default hostname */
+    enum gw_up_connect connect;    /* key connect: on_mail | on_connect */
+    uint64_t connect_timeout_ms;   /* key connect_timeout */
+    uint64_t probe_interval_ms;    /* key probe_interval; 0 = no probe */
+};
+
+struct gw_limits_cfg {
+    size_t command_line;           /* limits.command_line */
+    size_t reply_line;             /* limits.reply_line */
+    size_t reply_lines;            /* limits.reply_lines */
+    size_t recipients;             /* limits.recipients */
+    size_t messages_per_session;   /* limits.messages_per_session */
+    size_t errors_per_session;     /* limits.errors_per_session */
+    size_t connections;            /* limits.connections */
+    size_t connections_per_client; /* limits.connections_per_client */
+    size_t pipeline_depth;         /* limits.pipeline_depth */
+    size_t buffer_size;            /* limits.buffer_size (a size: "64K") */
+    uint64_t message_size;         /* limits.message_size (a size: "50M") */
+};
+
+struct gw_timeouts_cfg {           /* all durations, in milliseconds */
+    uint64_t command;              /* timeouts.command */
+    uint64_t data_block;           /* timeouts.data_block */
+    uint64_t upstream_greeting;    /* timeouts.upstream_greeting */
+    uint64_t upstream_mail;        /* timeouts.upstream_mail */
+    uint64_t upstream_rcpt;        /* timeouts.upstream_rcpt */
+    uint64_t upstream_data;        /* timeouts.upstream_data */
+    uint64_t upstream_data_block;  /* timeouts.upstream_data_block */
+    uint64_t upstream_data_end;    /* timeouts.upstream_data_end */
+    uint64_t upstream_idle;        /* timeouts.upstream_idle */
+};
+
+struct gw_config {
+    unsigned refs;
+    char source[256];              /* file path, or "<command line>" */
+    char hostname[GW_MAX_DOMAIN + 1]; /* key hostname; default gethostname() */
+    bool vrfy_enabled;             /* smtp.vrfy: false -> 252 (default) */
+    enum gw_bare_newlines bare_newlines; /* body.bare_newlines */
+    enum gw_log_level log_level;   /* log.level */
+    struct gw_listener_cfg *listeners; /* key listeners (list, >= 1) */
+    size_t nlisteners;
+    struct gw_upstream_cfg *upstreams; /* key upstreams (list, >= 1) */
+    size_t nupstreams;
+    struct gw_limits_cfg limits;
+    struct gw_timeouts_cfg timeouts;
+};
+
+/* Collected configuration errors, each already formatted as
+ * "FILE:LINE:COL: message" (or "FILE: message" when there is no position). */
+#define GW_CONFIG_MAX_ERRORS 64
+struct gw_config_errors {
+    size_t count;
+    char msg[GW_CONFIG_MAX_ERRORS][320];
+};
+
+/*
+ * Loads and validates `path`, then applies the -o overrides ("a.b=value",
+ * list elements addressed by index: "listeners.0.address=..."). Unknown keys
+ * are errors. Returns a config with one reference, or NULL with every error
+ * found in `errs` (never a partial config).
+ */
+struct gw_config *gw_config_load(const char *path,
+                                 const char *const *overrides,
+                                 size_t noverrides,
+                                 struct gw_config_errors *errs);
+
+/*
+ * Quick mode: one listener on `listen`, one upstream at `upstream`, every
+ * other key at its default, then the overrides. Same contract as load.
+ */
+struct gw_config *gw_config_quick(const char *listen, const char *upstream,
+                                  const char *const *overrides,
+                                  size_t noverrides,
+                                  struct gw_config_errors *errs);
+
+/* Parses "host:port", "[v6]:port" or "host" (port 25) into addr,
+ * resolving names with getaddrinfo (start-up only, never on the loop).
+ * Returns false and fills why (a short message) on failure. */
+bool gw_config_parse_addr(const char *text, struct gw_sockaddr *addr,
+                          char *why, size_t why_cap);
+
+void gw_config_ref(struct gw_config *cfg);
+/* Drops a reference; frees the config at zero. NULL is allowed. */
+void gw_config_unref(struct gw_config *cfg);
+
+/* Writes the effective config (defaults filled in) as YAML to fp. */
+
+void gw_config_print(const struct gw_config *cfg, FILE *fp);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * Every limit Postern enforces, with its default (GW_DEF_*) and hard cap
+ * (GW_MAX_*). The config key that sets it is named beside each one; see
+ * docs/configuration.md. RFC references are to RFC 5321 unless stated.
+ */
+#ifndef GW_LIMITS_H
+#define GW_LIMITS_H
+
+/* limits.command_line: 4.5.3.1.4, 512 octets including CRLF. */
+#define GW_DEF_COMMAND_LINE 512
+#define GW_MIN_COMMAND_LINE 512
+#define GW_MAX_COMMAND_LINE 4096
+
+/* limits.reply_line: 4.5.3.1.5, 512 octets including CRLF. */
+#define GW_DEF_REPLY_LINE 512
+#define GW_MIN_REPLY_LINE 512
+#define GW_MAX_REPLY_LINE 4096
+
+/* limits.reply_lines: lines in one upstream multi-line reply. */
+#define GW_DEF_REPLY_LINES 100
+#define GW_MAX_REPLY_LINES 1000
+
+/* limits.recipients: 4.5.3.1.8 asks for at least 100. */
+#define GW_DEF_RECIPIENTS 1000
+#define GW_MIN_RECIPIENTS 100
+#define GW_MAX_RECIPIENTS 100000
+
+/* limits.messages_per_session */
+#define GW_DEF_MESSAGES_PER_SESSION 1000
+#define GW_MAX_MESSAGES_PER_SESSION 1000000
+
+/* limits.errors_per_session (Postfix smtpd_hard_error_limit) */
+#define GW_DEF_ERRORS_PER_SESSION 20
+#define GW_MAX_ERRORS_PER_SESSION 1000
+
+/* limits.connections, limits.connections_per_client */
+#define GW_DEF_CONNECTIONS 4096
+#define GW_MAX_CONNECTIONS 1000000
+#define GW_DEF_CONNECTIONS_PER_CLIENT 50
+#define GW_MAX_CONNECTIONS_PER_CLIENT 1000000
+
+/* limits.pipeline_depth: commands in flight to a PIPELINING upstream. */
+#define GW_DEF_PIPELINE_DEPTH 64
+#define GW_MAX_PIPELINE_DEPTH 1024
+
+/* limits.buffer_size: each leg's input and output buffer. */
+#define GW_DEF_BUFFER_SIZE (64 * 1024)
+#define GW_MIN_BUFFER_SIZE (4 * 1024)
+#define GW_MAX_BUFFER_SIZE (1024 * 1024)
+
+/* limits.message_size: advertised with SIZE and enforced on real bytes. */
+#define GW_DEF_MESSAGE_SIZE (50ULL * 1024 * 1024)
+#define GW_MAX_MESSAGE_SIZE (1ULL << 62)
+
+/* Paths (4.5.3.1.3: 256 octets) and domains (4.5.3.1.2: 255 octets). */
+#define GW_MAX_PATH 256
+#define GW_MAX_DOMAIN 255
+#define GW_MAX_LOCAL_PART 64
+
+/* ESMTP parameters on one MAIL or RCPT command. */
+#define GW_MAX_PARAMS 16
+
+/* Upstream addresses tried in order within one upstream block. */
+#define GW_MAX_UPSTREAM_ADDRS 8
+
+/* Text of one upstream reply kept for relaying to the client. */
+#define GW_MAX_REPLY_TEXT 512
+
+/* Timeouts in milliseconds (4.5.3.2). */
+#define GW_DEF_TIMEOUT_COMMAND (5 * 60 * 1000)       /* 4.5.3.2.7 server */
+#define GW_DEF_TIMEOUT_DATA_BLOCK (5 * 60 * 1000)    /* 4.5.3.2.7 server */
+#define GW_DEF_TIMEOUT_UP_CONNECT (30 * 1000)
+#define GW_DEF_TIMEOUT_UP_GREETING (5 * 60 * 1000)   /* 4.5.3.2.1 */
+#define GW_DEF_TIMEOUT_UP_MAIL (5 * 60 * 1000)       /* 4.5.3.2.2 */
+#define GW_DEF_TIMEOUT_UP_RCPT (5 * 60 * 1000)       /* 4.5.3.2.3 */
+#define GW_DEF_TIMEOUT_UP_DATA (2 * 60 * 1000)       /* 4.5.3.2.4 */
+#define GW_DEF_TIMEOUT_UP_DATA_BLOCK (3 * 60 * 1000) /* 4.5.3.2.5 */
+#define GW_DEF_TIMEOUT_UP_DATA_END (10 * 60 * 1000)  /* 4.5.3.2.6 */
+#define GW_DEF_TIMEOUT_UP_IDLE (60 * 1000)
+#define GW_DEF_PROBE_INTERVAL (5 * 60 * 1000)
+#define GW_MAX_TIMEOUT (24ULL * 3600 * 1000)
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * Logging: one line per event, key=value fields, session id first
+ * ("sid=<worker>-<counter>"). Peer data must go through gw_str_escape before
+ * it reaches a format string argument. Message content and AUTH payloads are
+ * never logged.
+ */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+#include <stdarg.h>
+
+#include "gateway/gw_config.h"
+
+#if defined(__GNUC__)
+#define GW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define GW_PRINTF(f, a)
+#endif
+
+/* Sets the threshold; lines above it are not written. */
+void gw_log_set_level(enum gw_log_level level);
+bool gw_log_enabled(enum gw_log_level level);
+
+/* Writes "<time> postern[pid]: <level> [sid=<sid> ]<message>\n" to stderr.
+ * sid may be NULL for process-level events. */
+void gw_log(enum gw_log_level level, const char *sid, const char *fmt, ...)
+    GW_PRINTF(3, 4);
+
+#endif

@@ -1,0 +1,194 @@
+#include "gateway/gw_str.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool
+gw_str_ieq(const uint8_t *p, size_t len, const char *word)
+{
+    size_t wlen = strlen(word);
+
+    return wlen == len && gw_str_iprefix(p, len, word);
+}
+
+bool
+gw_str_iprefix(const uint8_t *p, size_t len, const char *prefix)
+{
+    size_t i;
+
+    for (i = 0; prefix[i] != '\0'; i++) {
+        if (i >= len) {
+            return false;
+        }
+        if (gw_to_upper(p[i]) != gw_to_upper((uint8_t)prefix[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+size_t
+gw_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    size_t n = len;
+
+    if (size == 0) {
+        return len;
+    }
+    if (n >= size) {
+        n = size - 1;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return len;
+}
+
+void
+gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    size_t i;
+
+    if (cap == 0) {
+        return;
+    }
+    for (i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        size_t need = (c < 32 || c > 126 || c == '\\' || c == '"') ? 4 : 1;
+
+        /* keep room for "..." and the NUL */
+        if (o + need + 4 > cap) {
+            if (o + 4 <= cap) {
+                memcpy(dst + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (need == 4) {
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        } else {
+            dst[o++] = (char)c;
+        }
+    }
+    dst[o] = '\0';
+}
+
+bool
+gw_str_to_u64(const uint8_t *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (len == 0) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (!gw_is_digit(p[i])) {
+            return false;
+        }
+        if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool
+gw_str_mul(uint64_t v, uint64_t m, uint64_t *out)
+{
+    if (m != 0 && v > UINT64_MAX / m) {
+        return false;
+    }
+    *out = v * m;
+    return true;
+}
+
+static size_t
+gw_str_digits(const char *s)
+{
+    size_t n = 0;
+
+    while (gw_is_digit((uint8_t)s[n])) {
+        n++;
+    }
+    return n;
+}
+
+bool
+gw_parse_size(const char *s, uint64_t *out)
+{
+    size_t n = gw_str_digits(s);
+    uint64_t v;
+    uint64_t mult = 1;
+    const char *u = s + n;
+
+    if (!gw_str_to_u64((const uint8_t *)s, n, &v)) {
+        return false;
+    }
+    switch (gw_to_upper((uint8_t)*u)) {
+    case '\0':
+        break;
+    case 'B':
+        u++;
+        break;
+    case 'K':
+        mult = 1024ULL;
+        u++;
+        break;
+    case 'M':
+        mult = 1024ULL * 1024;
+        u++;
+        break;
+    case 'G':
+        mult = 1024ULL * 1024 * 1024;
+        u++;
+        break;
+    case 'T':
+        mult = 1024ULL * 1024 * 1024 * 1024;
+        u++;
+        break;
+    default:
+        return false;
+    }
+    if (mult > 1 && gw_to_upper((uint8_t)*u) == 'B') {
+        u++;
+    }
+    if (*u != '\0') {
+        return false;
+    }
+    return gw_str_mul(v, mult, out);
+}
+
+bool
+gw_parse_duration(const char *s, uint64_t *out_ms)
+{
+    size_t n = gw_str_digits(s);
+    uint64_t v;
+    uint64_t mult;
+    const char *u = s + n;
+
+    if (!gw_str_to_u64((const uint8_t *)s, n, &v)) {
+        return false;
+    }
+    if (strcmp(u, "ms") == 0) {
+        mult = 1;
+    } else if (*u == '\0' || strcmp(u, "s") == 0) {
+        mult = 1000;
+    } else if (strcmp(u, "m") == 0) {
+        mult = 60ULL * 1000;
+    } else if (strcmp(u, "h") == 0) {
+        mult = 3600ULL * 1000;
+    } else if (strcmp(u, "d") == 0) {
+        mult = 86400ULL * 1000;
+    } else {
+        return false;
+    }
+    return gw_str_mul(v, mult, out_ms);
+}
