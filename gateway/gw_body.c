@@ -44,7 +44,7 @@ size_t
 gw_body_feed(struct gw_body *b, const uint8_t *p, size_t len,
              struct gw_buf *out)
 {
-    size_t space = gw_buf_space(out);
+    size_t space;
     size_t max_in;
     size_t i;
     size_t span = 0; /* start of the pending content span */
@@ -53,9 +53,16 @@ gw_body_feed(struct gw_body *b, const uint8_t *p, size_t len,
     if (b->done) {
         return 0;
     }
-    max_in = space > GW_BODY_SLACK ? (space - GW_BODY_SLACK) / 2 : 0;
-    if (len > max_in) {
-        len = max_in;
+    if (out == NULL) {
+        gw_body_discard(b);
+    }
+    if (b->error == GW_BODY_OK) {
+        /* every input byte yields at most two output bytes */
+        space = gw_buf_space(out);
+        max_in = space > GW_BODY_SLACK ? (space - GW_BODY_SLACK) / 2 : 0;
+        if (len > max_in) {
+            len = max_in;
+        }
     }
     b->out = out;
     for (i = 0; i < len; i++) {

@@ -53,7 +53,9 @@ void gw_body_init(struct gw_body *b, enum gw_bare_newlines bare_nl,
                   uint64_t size_limit);
 
 /*
- * Feeds client DATA bytes. Consumes as much of [p, p + len) as fits the
+ * Feeds client DATA bytes. `out` may be NULL to discard (the sticky
+ * GW_BODY_E_DISCARD is then set); after any error all input up to the end
+ * of data is consumed and nothing is written. Otherwise consumes as much of [p, p + len) as fits the
  * output rule (at most (space(out) - GW_BODY_SLACK) / 2 bytes), writes the
  * encoded bytes for the upstream to `out` (nothing after an error), and
  * returns the number of input bytes consumed. When the end of data is

@@ -13,4 +13,19 @@ enum gw_error {
     GW_E_LIMIT = -7,
 };
 
+/*
+ * Invariant check, always compiled in: a failure is our bug, never the
+ * peer's, so it aborts for a core (Postfix's panic). Never use it on input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#define GW_ASSERT(cond)                                                        \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "postern: panic: %s:%d: %s\n", __FILE__,           \
+                    __LINE__, #cond);                                          \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
 #endif

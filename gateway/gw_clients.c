@@ -1,0 +1,127 @@
+#include "gateway/gw_clients.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include "gateway/gw_alloc.h"
+#include "gateway/gw_error.h"
+
+static void
+gw_clients_key(const struct sockaddr *sa, uint8_t key[17])
+{
+    memset(key, 0, 17);
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    } else {
+        key[0] = 1; /* any other family shares one slot */
+    }
+}
+
+/* FNV-1a over the key. */
+static size_t
+gw_clients_hash(const uint8_t key[17])
+{
+    uint64_t h = 1469598103934665603ULL;
+    size_t i;
+
+    for (i = 0; i < 17; i++) {
+        h ^= key[i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+int
+gw_clients_init(struct gw_clients *t, size_t max_entries)
+{
+    size_t cap = 16;
+
+    while (cap < max_entries * 2) {
+        cap <<= 1;
+    }
+    t->slots = gw_calloc(cap, sizeof(t->slots[0]));
+    if (t->slots == NULL) {
+        return GW_E_NOMEM;
+    }
+    t->mask = cap - 1;
+    t->used = 0;
+    return 0;
+}
+
+void
+gw_clients_free(struct gw_clients *t)
+{
+    gw_free(t->slots);
+    t->slots = NULL;
+}
+
+uint32_t
+gw_clients_add(struct gw_clients *t, const struct sockaddr *sa)
+{
+    uint8_t key[17];
+    size_t i;
+
+    gw_clients_key(sa, key);
+    for (i = gw_clients_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+        struct gw_client_slot *s = &t->slots[i];
+
+        if (s->key[0] == 0) {
+            if (t->used + 1 > (t->mask + 1) / 2) {
+                return 0;
+            }
+            memcpy(s->key, key, sizeof(key));
+            s->count = 1;
+            t->used++;
+            return 1;
+        }
+        if (memcmp(s->key, key, sizeof(key)) == 0) {
+            return ++s->count;
+        }
+    }
+}
+
+void
+gw_clients_remove(struct gw_clients *t, const struct sockaddr *sa)
+{
+    uint8_t key[17];
+    size_t i;
+    size_t j;
+    size_t home;
+
+    gw_clients_key(sa, key);
+    for (i = gw_clients_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+        if (t->slots[i].key[0] == 0) {
+            return; /* not present: nothing to do */
+        }
+        if (memcmp(t->slots[i].key, key, sizeof(key)) == 0) {
+            break;
+        }
+    }
+    if (--t->slots[i].count > 0) {
+        return;
+    }
+    /* Backward-shift deletion keeps every probe chain unbroken. */
+    t->used--;
+    j = i;
+    for (;;) {
+        memset(&t->slots[i], 0, sizeof(t->slots[i]));
+        for (;;) {
+            j = (j + 1) & t->mask;
+            if (t->slots[j].key[0] == 0) {
+                return;
+            }
+            home = gw_clients_hash(t->slots[j].key) & t->mask;
+            /* move j back to i unless its home lies cyclically in (i, j] */
+            if (i <= j ? (i < home && home <= j) : (i < home || home <= j)) {
+                continue;
+            }
+            break;
+        }
+        t->slots[i] = t->slots[j];
+        i = j;
+    }
+}

@@ -1,0 +1,455 @@
+#include "gateway/gw_session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/gw_alloc.h"
+#include "gateway/gw_caps.h"
+#include "gateway/gw_clients.h"
+#include "gateway/gw_error.h"
+#include "gateway/gw_log.h"
+#include "gateway/gw_reply.h"
+#include "gateway/gw_str.h"
+#include "gateway/gw_upstream.h"
+#include "gateway/gw_worker.h"
+
+static void gw_session_on_read(struct gw_conn *c);
+static void gw_session_on_drain(struct gw_conn *c);
+static void gw_session_on_error(struct gw_conn *c, int err);
+static void gw_session_on_connect(struct gw_conn *c, int status);
+static void gw_session_on_closed(struct gw_conn *c);
+static void gw_session_greet(struct gw_session *s);
+static void gw_session_up_ready(struct gw_upstream *u, void *owner);
+static void gw_session_up_reply(struct gw_upstream *u, void *owner,
+                                enum gw_verb verb, bool eom,
+                                const struct gw_reply *r);
+static void gw_session_up_fail(struct gw_upstream *u, void *owner,
+                               enum gw_up_fail why, const char *detail);
+static void gw_session_up_drain(struct gw_upstream *u, void *owner);
+
+static const struct gw_conn_ops gw_session_conn_ops = {
+    .on_read = gw_session_on_read,
+    .on_drain = gw_session_on_drain,
+    .on_error = gw_session_on_error,
+    .on_connect = gw_session_on_connect,
+    .on_closed = gw_session_on_closed,
+};
+
+static const struct gw_up_ops gw_session_up_ops = {
+    .on_ready = gw_session_up_ready,
+    .on_reply = gw_session_up_reply,
+    .on_fail = gw_session_up_fail,
+    .on_drain = gw_session_up_drain,
+};
+
+uint64_t
+gw_now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
+void
+gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
+{
+    struct gw_config *cfg = w->cfg;
+    struct gw_session *s;
+    uint32_t per_client;
+
+    s = gw_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        /* Without memory we cannot even accept; the kernel queue holds the
+         * connection and a later accept may succeed. */
+        gw_log(GW_LOG_ERROR, NULL, "event=accept_failed error=nomem");
+        return;
+    }
+    s->w = w;
+    s->cfg = cfg;
+    gw_config_ref(cfg);
+    s->listener = listener;
+    s->upstream_block = cfg->listeners[listener].upstream;
+    s->started_ms = gw_now_ms();
+    snprintf(s->sid, sizeof(s->sid), "%u-%08llx", w->id,
+             (unsigned long long)++w->next_session);
+    gw_line_reader_init(&s->lines, cfg->limits.command_line);
+    gw_conn_init(&s->client, &w->loop, &gw_session_conn_ops, s,
+                 cfg->limits.buffer_size);
+    gw_worker_session_added(w, s);
+    if (gw_conn_accept(&s->client, server) != 0) {
+        gw_session_close(s, "accept failed", false);
+        return;
+    }
+    gw_conn_peer(&s->client, s->client_addr, sizeof(s->client_addr),
+                 &s->client_ss);
+    gw_log(GW_LOG_INFO, s->sid, "event=connect client=%s listener=%s",
+           s->client_addr, cfg->listeners[listener].name);
+
+    if (w->nsessions > cfg->limits.connections) {
+        gw_session_reply_close(s, 421, "4.3.2",
+                               "Too many connections, try again later",
+                               "connection limit");
+        return;
+    }
+    per_client = gw_clients_add(&w->clients,
+                                (const struct sockaddr *)&s->client_ss);
+    s->counted = per_client > 0;
+    if (per_client == 0 || per_client > cfg->limits.connections_per_client) {
+        gw_session_reply_close(s, 421, "4.7.0",
+                               "Too many connections from your address",
+                               "per-client connection limit");
+        return;
+    }
+    if (cfg->upstreams[s->upstream_block].connect == GW_UP_CONNECT_ON_CONNECT) {
+        gw_in_enter(s, GW_IN_CONNECT);
+        if (!gw_session_upstream_open(s)) {
+            gw_session_reply_close(s, 421, "4.3.2", "Service not available",
+                                   "upstream session allocation failed");
+        }
+        return; /* the greeting follows the upstream's readiness */
+    }
+    gw_session_greet(s);
+}
+
+static void
+gw_session_greet(struct gw_session *s)
+{
+    char text[GW_MAX_DOMAIN + 32];
+
+    snprintf(text, sizeof(text), "%s ESMTP Postern", s->cfg->hostname);
+    gw_session_reply(s, 220, "", text); /* RFC 2034: no code here */
+    gw_in_enter(s, GW_IN_GREETED);
+    gw_in_pump(s);
+}
+
+void
+gw_session_reply(struct gw_session *s, int code, const char *enh,
+                 const char *text)
+{
+    uint8_t line[GW_MAX_REPLY_TEXT + 64];
+    size_t n;
+
+    if (enh == NULL) {
+        enh = gw_enhanced_for(GW_VERB_UNKNOWN, false, code);
+    }
+    n = gw_reply_format(line, sizeof(line), code, enh, text, strlen(text));
+    if (n == 0 || gw_conn_write(&s->client, line, n) != 0) {
+        /* The client does not read its replies: give up on it. */
+        gw_session_close(s, "client output full", false);
+    }
+}
+
+void
+gw_session_reply_close(struct gw_session *s, int code, const char *enh,
+                       const char *text, const char *reason)
+{
+    gw_session_reply(s, code, enh, text);
+    gw_session_close(s, reason, true);
+}
+
+bool
+gw_session_count_error(struct gw_session *s)
+{
+    if (++s->errors < s->cfg->limits.errors_per_session) {
+        return false;
+    }
+    gw_session_reply_close(s, 421, "4.7.0",
+                           "Too many errors, closing connection",
+                           "too many errors");
+    return true;
+}
+
+bool
+gw_session_upstream_open(struct gw_session *s)
+{
+    if (s->up != NULL) {
+        return true;
+    }
+    s->up = gw_up_new(&s->w->loop, s->cfg,
+                      &s->cfg->upstreams[s->upstream_block],
+                      &gw_session_up_ops, s, s->sid);
+    return s->up != NULL;
+}
+
+/* --- client conn callbacks --- */
+
+static void
+gw_session_on_read(struct gw_conn *c)
+{
+    gw_in_pump(c->owner);
+}
+
+static void
+gw_session_on_drain(struct gw_conn *c)
+{
+    /* Room in the client's output: replies held back can go now. */
+    gw_in_pump(c->owner);
+}
+
+static void
+gw_session_on_error(struct gw_conn *c, int err)
+{
+    struct gw_session *s = c->owner;
+
+    if (s->closing) {
+        gw_conn_close(c); /* the final flush failed or timed out */
+        return;
+    }
+    if (err == GW_E_TIMEOUT) {
+        gw_session_reply_close(s, 421, "4.4.2",
+                               "Timeout, closing connection", "timeout");
+        return;
+    }
+    gw_session_close(s, err == GW_E_EOF ? "client closed" : "client I/O error",
+                     false);
+}
+
+static void
+gw_session_on_connect(struct gw_conn *c, int status)
+{
+    (void)c;
+    (void)status; /* client legs are accepted, never connected */
+}
+
+/* --- upstream callbacks --- */
+
+static void
+gw_session_up_ready(struct gw_upstream *u, void *owner)
+{
+    struct gw_session *s = owner;
+
+    /* Remember what the upstream offers for the next EHLO we answer. */
+    s->w->up_caps[s->upstream_block] = *gw_up_caps(u);
+    gw_log(GW_LOG_DEBUG, s->sid, "event=upstream_ready addr=%s",
+           gw_up_addr(u));
+    if (s->state == GW_IN_CONNECT) {
+        gw_session_greet(s);
+        return;
+    }
+    gw_in_pump(s);
+}
+
+static void
+gw_session_up_drain(struct gw_upstream *u, void *owner)
+{
+    (void)u;
+    gw_in_pump(owner);
+}
+
+/*
+ * THE RULE THAT PROTECTS MAIL: the client gets 2xx for its end of data only
+ * after the upstream gave 2xx for it. This is the only function that sends
+ * the client a reply to end of data carrying the upstream's code; every
+ * other path (upstream lost, size exceeded, bare newline rejected) answers
+ * 4xx or 5xx locally.
+ */
+static void
+gw_session_reply_eom(struct gw_session *s, const struct gw_reply *r)
+{
+    uint8_t buf[GW_MAX_REPLY_TEXT * 2 + 64];
+    size_t n = gw_reply_map(buf, sizeof(buf), r, GW_VERB_DATA, true);
+
+    if (n == 0 || gw_conn_write(&s->client, buf, n) != 0) {
+        gw_session_close(s, "client output full", false);
+        return;
+    }
+    gw_session_tx_end(s, r->code / 100 == 2   ? "accepted"
+                         : r->code / 100 == 4 ? "tempfail"
+                                              : "rejected",
+                      r, 0);
+}
+
+static void
+gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
+                    bool eom, const struct gw_reply *r)
+{
+    struct gw_session *s = owner;
+    uint8_t buf[GW_MAX_REPLY_TEXT * 2 + 64];
+    size_t n;
+    struct gw_tx *tx = s->tx;
+
+    (void)u;
+    if (eom) {
+        gw_session_reply_eom(s, r);
+        gw_in_pump(s);
+        return;
+    }
+    n = gw_reply_map(buf, sizeof(buf), r, verb, false);
+    if (n == 0 || gw_conn_write(&s->client, buf, n) != 0) {
+        gw_session_close(s, "client output full", false);
+        return;
+    }
+    switch (verb) {
+    case GW_VERB_MAIL:
+        if (tx != NULL && r->code / 100 != 2) {
+            tx->mail_failed = true;
+            gw_session_tx_end(s, "mail-refused", r, 0);
+        }
+        break;
+    case GW_VERB_RCPT:
+        if (tx != NULL && !tx->mail_failed && r->code / 100 == 2) {
+            tx->rcpt_ok++;
+        }
+        break;
+    case GW_VERB_DATA:
+        if (tx != NULL && r->code == 354) {
+            gw_body_init(&tx->body, s->cfg->bare_newlines,
+                         gw_caps_size_limit(gw_up_caps(u),
+                                            s->cfg->limits.message_size));
+            gw_in_enter(s, GW_IN_DATA);
+        }
+        break;
+    default:
+        break;
+    }
+    gw_in_pump(s);
+}
+
+static void
+gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
+                   const char *detail)
+{
+    struct gw_session *s = owner;
+    size_t pending = gw_up_pending(u);
+    const char *enh = why == GW_UP_FAIL_CONNECT    ? "4.4.1"
+                      : why == GW_UP_FAIL_PROTOCOL ? "4.4.0"
+                                                   : "4.4.2";
+    const char *text = why == GW_UP_FAIL_CONNECT
+                           ? "Upstream server unavailable, try again later"
+                       : why == GW_UP_FAIL_PROTOCOL
+                           ? "Upstream protocol error, try again later"
+                           : "Upstream connection lost, try again later";
+    size_t i;
+
+    s->up = NULL; /* u is closing itself */
+    if (why != GW_UP_FAIL_IDLE) {
+        gw_log(GW_LOG_WARN, s->sid,
+               "event=upstream_failed reason=%s detail=\"%s\" pending=%zu "
+               "state=%s",
+               why == GW_UP_FAIL_CONNECT    ? "connect"
+               : why == GW_UP_FAIL_PROTOCOL ? "protocol"
+               : why == GW_UP_FAIL_TIMEOUT  ? "timeout"
+                                            : "lost",
+               detail, pending, gw_in_state_name(s->state));
+    }
+    if (s->state == GW_IN_CONNECT) {
+        gw_session_reply_close(s, 421, enh, "Service not available",
+                               "upstream unavailable");
+        return;
+    }
+    /* Every command still waiting for an upstream reply gets a 4xx, in
+     * order; the one that was the MAIL not yet sent counts too. */
+    if (s->tx != NULL && !s->tx->mail_sent) {
+        pending++;
+    }
+    if (s->state == GW_IN_DATA) {
+        /* keep reading the client's data; answer when it ends */
+        gw_body_discard(&s->tx->body);
+        gw_in_pump(s);
+        return;
+    }
+    for (i = 0; i < pending && !s->closing; i++) {
+        gw_session_reply(s, 451, enh, text);
+    }
+    if (s->tx != NULL) {
+        gw_session_tx_end(s, "upstream-failed", NULL, 451);
+    }
+    gw_in_pump(s);
+}
+
+/* --- transaction and session end --- */
+
+void
+gw_session_tx_end(struct gw_session *s, const char *outcome,
+                  const struct gw_reply *final, int local_code)
+{
+    struct gw_tx *tx = s->tx;
+    char from[GW_MAX_PATH * 4 + 8];
+    char reply[GW_MAX_REPLY_TEXT + 32];
+
+    if (tx == NULL) {
+        return;
+    }
+    gw_str_escape(from, sizeof(from), (const uint8_t *)tx->mail.addr,
+                  tx->mail.len);
+    if (final != NULL) {
+        char text[GW_MAX_REPLY_TEXT];
+
+        gw_str_escape(text, sizeof(text), (const uint8_t *)final->text,
+                      final->text_len);
+        snprintf(reply, sizeof(reply), "%d %s%s%s", final->code,
+                 final->enhanced, final->enhanced[0] != '\0' ? " " : "",
+                 text);
+    } else {
+        snprintf(reply, sizeof(reply), "%d (local)", local_code);
+    }
+    gw_log(GW_LOG_INFO, s->sid,
+           "event=tx from=<%s> rcpts=%zu/%zu size=%llu upstream=%s "
+           "reply=\"%s\" outcome=%s duration_ms=%llu%s",
+           from, tx->rcpt_ok, tx->rcpt_sent,
+           (unsigned long long)tx->body.size,
+           s->up != NULL ? gw_up_addr(s->up) : "-", reply, outcome,
+           (unsigned long long)(gw_now_ms() - tx->started_ms),
+           tx->body.saw_bare_nl ? " bare_newlines=normalized" : "");
+    if (final != NULL && final->code / 100 == 2 &&
+        strcmp(outcome, "accepted") == 0) {
+        s->messages++;
+    }
+    gw_free(tx);
+    s->tx = NULL;
+    if (s->state != GW_IN_QUIT && s->state != GW_IN_CONNECT &&
+        s->state != GW_IN_GREETED) {
+        gw_in_enter(s, GW_IN_READY);
+    }
+}
+
+void
+gw_session_abort(struct gw_session *s, const char *reason)
+{
+    gw_session_close(s, reason, false);
+}
+
+void
+gw_session_close(struct gw_session *s, const char *reason, bool flush)
+{
+    if (s->closing) {
+        return;
+    }
+    s->closing = true;
+    s->end_reason = reason;
+    if (s->tx != NULL) {
+        gw_session_tx_end(s, "aborted", NULL, 0);
+    }
+    if (s->up != NULL) {
+        /* mid-transaction: no QUIT, so nothing half-sent is delivered */
+        gw_up_close(s->up, true);
+        s->up = NULL;
+    }
+    if (flush) {
+        gw_conn_close_after_flush(&s->client);
+        /* a client that never reads must not hold us: bound the flush */
+        gw_conn_timeout(&s->client, 10 * 1000);
+    } else {
+        gw_conn_close(&s->client);
+    }
+}
+
+static void
+gw_session_on_closed(struct gw_conn *c)
+{
+    struct gw_session *s = c->owner;
+
+    gw_log(GW_LOG_INFO, s->sid,
+           "event=disconnect client=%s helo=%s messages=%zu errors=%zu "
+           "bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=\"%s\"",
+           s->client_addr, s->helo[0] != '\0' ? s->helo : "-", s->messages,
+           s->errors, (unsigned long long)c->bytes_in,
+           (unsigned long long)c->bytes_out,
+           (unsigned long long)(gw_now_ms() - s->started_ms),
+           s->end_reason != NULL ? s->end_reason : "-");
+    if (s->counted) {
+        gw_clients_remove(&s->w->clients,
+                          (const struct sockaddr *)&s->client_ss);
+    }
+    gw_worker_session_removed(s->w, s);
+    gw_config_unref(s->cfg);
+    gw_free(s);
+}

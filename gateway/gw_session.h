@@ -1,0 +1,111 @@
+/*
+ * A client session: the inbound SMTP server state machine (gw_inbound.c)
+ * and the glue that ties it to one upstream session for each transaction
+ * (gw_session.c). It owns the client conn, the upstream session while one
+ * exists, the transaction, and a reference to its config generation.
+ */
+#ifndef GW_SESSION_H
+#define GW_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gateway/gw_body.h"
+#include "gateway/gw_conn.h"
+#include "gateway/gw_config.h"
+#include "gateway/gw_reply_parse.h"
+#include "gateway/gw_smtp_parse.h"
+
+struct gw_worker;
+struct gw_upstream;
+
+#define GW_IN_STATES(X)                                                        \
+    X(CONNECT)  /* greeting not sent yet (upstream connecting first) */       \
+    X(GREETED)  /* waiting for EHLO/HELO */                                   \
+    X(READY)    /* no transaction */                                          \
+    X(MAIL)     /* MAIL given, no RCPT yet */                                 \
+    X(RCPT)     /* at least one RCPT given */                                 \
+    X(DATA)     /* message bytes flow into the body pipeline */               \
+    X(EOM)      /* end of data sent; waiting for the upstream's reply */      \
+    X(QUIT)     /* final reply queued; closing */
+
+#define GW_IN_STATE_ENUM(name) GW_IN_##name,
+enum gw_in_state { GW_IN_STATES(GW_IN_STATE_ENUM) GW_IN_STATE_COUNT };
+#undef GW_IN_STATE_ENUM
+
+#define GW_IN_BIT(st) (1u << (st))
+
+/* One mail transaction (RFC 5321 3.3), from MAIL to the final reply. */
+struct gw_tx {
+    struct gw_path mail;
+    uint64_t size_declared; /* SIZE=, 0 when absent */
+    bool body_8bit;         /* BODY=8BITMIME */
+    bool mail_sent;         /* MAIL was relayed to the upstream */
+    bool mail_failed;       /* the upstream refused MAIL */
+    size_t rcpt_sent;       /* RCPTs relayed */
+    size_t rcpt_ok;         /* RCPTs the upstream accepted */
+    uint64_t started_ms;
+    struct gw_body body;
+};
+
+struct gw_session {
+    struct gw_worker *w;
+    struct gw_config *cfg; /* referenced generation */
+    size_t listener;       /* index into cfg->listeners */
+    size_t upstream_block; /* index into cfg->upstreams */
+    struct gw_session *prev;
+    struct gw_session *next;
+    char sid[24];
+    char client_addr[80];
+    struct sockaddr_storage client_ss;
+    bool counted;          /* registered in the per-client table */
+    struct gw_conn client;
+    struct gw_upstream *up;
+    enum gw_in_state state;
+    struct gw_line_reader lines;
+    char helo[GW_MAX_DOMAIN + 1];
+    bool esmtp;
+    struct gw_tx *tx;
+    size_t errors;
+    size_t messages;
+    uint64_t started_ms;
+    const char *end_reason;
+    bool closing;
+};
+
+/* Accepts a connection from `server` into a new session. */
+void gw_session_accept(struct gw_worker *w, size_t listener,
+                       uv_stream_t *server);
+
+/* Ends the session at once (worker stop). */
+void gw_session_abort(struct gw_session *s, const char *reason);
+
+/* --- shared between gw_session.c and gw_inbound.c --- */
+
+/* Runs the inbound machine over buffered input until it must wait. */
+void gw_in_pump(struct gw_session *s);
+void gw_in_enter(struct gw_session *s, enum gw_in_state st);
+const char *gw_in_state_name(enum gw_in_state st);
+
+/* Queues a reply to the client (flushed at the end of the pump). */
+void gw_session_reply(struct gw_session *s, int code, const char *enh,
+                      const char *text);
+/* Queues a reply and closes once it is written. */
+void gw_session_reply_close(struct gw_session *s, int code, const char *enh,
+                            const char *text, const char *reason);
+/* Counts a client error; at the limit answers 421 and closes. Returns true
+ * when the session is closing. */
+bool gw_session_count_error(struct gw_session *s);
+/* Opens the upstream session if there is none. false on failure. */
+bool gw_session_upstream_open(struct gw_session *s);
+/* Ends the transaction (logs its summary line) and returns to READY. */
+void gw_session_tx_end(struct gw_session *s, const char *outcome,
+                       const struct gw_reply *final, int local_code);
+/* Ends the session: close the client (after flushing) and the upstream. */
+void gw_session_close(struct gw_session *s, const char *reason, bool flush);
+
+uint64_t gw_now_ms(void);
+
+#endif

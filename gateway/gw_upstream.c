@@ -1,0 +1,556 @@
+#include "gateway/gw_upstream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/gw_alloc.h"
+#include "gateway/gw_conn.h"
+#include "gateway/gw_error.h"
+#include "gateway/gw_log.h"
+#include "gateway/gw_str.h"
+
+#define GW_UP_STATES(X)                                                        \
+    X(CONNECTING)                                                              \
+    X(BANNER)                                                                  \
+    X(EHLO)                                                                    \
+    X(HELO)                                                                    \
+    X(READY)                                                                   \
+    X(QUIT)
+
+#define GW_UP_STATE_ENUM(name) GW_UP_##name,
+enum gw_up_state { GW_UP_STATES(GW_UP_STATE_ENUM) };
+#undef GW_UP_STATE_ENUM
+
+#define GW_UP_STATE_STR(name) #name,
+static const char *const gw_up_state_names[] = {GW_UP_STATES(GW_UP_STATE_STR)};
+#undef GW_UP_STATE_STR
+
+struct gw_up_expect {
+    enum gw_verb verb;
+    bool eom;      /* the end-of-data reply (verb is DATA) */
+    bool internal; /* our own command: not handed to the owner */
+};
+
+struct gw_upstream {
+    struct gw_conn conn;
+    uv_connect_t connect_req;
+    uv_loop_t *loop;
+    struct gw_config *cfg;
+    const struct gw_upstream_cfg *ucfg;
+    const struct gw_up_ops *ops;
+    void *owner;            /* NULL once detached by gw_up_close */
+    char sid[32];
+    enum gw_up_state state;
+    size_t addr_index;      /* address being tried or in use */
+    bool retry_next;        /* on close: try the next address */
+    bool in_body;           /* between DATA's 354 and the terminator */
+    char fail_detail[160];  /* why the last address failed, for the log */
+    struct gw_caps caps;
+    struct gw_line_reader lines;
+    struct gw_reply_parser replies;
+    size_t fifo_head;
+    size_t fifo_count;
+    size_t fifo_cap;
+    struct gw_up_expect fifo[]; /* fifo_cap entries */
+};
+
+static void gw_up_on_read(struct gw_conn *c);
+static void gw_up_on_drain(struct gw_conn *c);
+static void gw_up_on_error(struct gw_conn *c, int err);
+static void gw_up_on_connect(struct gw_conn *c, int status);
+static void gw_up_on_closed(struct gw_conn *c);
+static void gw_up_connect_next(struct gw_upstream *u);
+static void gw_up_enter(struct gw_upstream *u, enum gw_up_state st);
+static void gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r);
+static void gw_up_on_tx_reply(struct gw_upstream *u,
+                              const struct gw_reply *r);
+static void gw_up_setup_failed(struct gw_upstream *u, const char *detail);
+static void gw_up_fail(struct gw_upstream *u, enum gw_up_fail why,
+                       const char *detail);
+static void gw_up_arm_timer(struct gw_upstream *u);
+static int gw_up_write_line(struct gw_upstream *u, const char *line,
+                            size_t len);
+
+static const struct gw_conn_ops gw_up_conn_ops = {
+    .on_read = gw_up_on_read,
+    .on_drain = gw_up_on_drain,
+    .on_error = gw_up_on_error,
+    .on_connect = gw_up_on_connect,
+    .on_closed = gw_up_on_closed,
+};
+
+struct gw_upstream *
+gw_up_new(uv_loop_t *loop, struct gw_config *cfg,
+          const struct gw_upstream_cfg *ucfg, const struct gw_up_ops *ops,
+          void *owner, const char *sid)
+{
+    struct gw_upstream *u;
+    size_t cap = cfg->limits.pipeline_depth;
+
+    u = gw_calloc(1, sizeof(*u) + cap * sizeof(u->fifo[0]));
+    if (u == NULL) {
+        return NULL;
+    }
+    u->loop = loop;
+    u->cfg = cfg;
+    gw_config_ref(cfg);
+    u->ucfg = ucfg;
+    u->ops = ops;
+    u->owner = owner;
+    u->fifo_cap = cap;
+    gw_strlcpy(u->sid, sid, sizeof(u->sid));
+    u->addr_index = 0;
+    gw_up_connect_next(u);
+    return u;
+}
+
+bool
+gw_up_is_ready(const struct gw_upstream *u)
+{
+    return u->state == GW_UP_READY;
+}
+
+const struct gw_caps *
+gw_up_caps(const struct gw_upstream *u)
+{
+    return &u->caps;
+}
+
+const char *
+gw_up_addr(const struct gw_upstream *u)
+{
+    return u->ucfg->addrs[u->addr_index].text;
+}
+
+size_t
+gw_up_pending(const struct gw_upstream *u)
+{
+    return u->fifo_count;
+}
+
+size_t
+gw_up_window(const struct gw_upstream *u)
+{
+    return gw_caps_has(&u->caps, GW_CAP_PIPELINING) ? u->fifo_cap : 1;
+}
+
+/* Starts a connection to ucfg->addrs[addr_index] with a fresh conn. */
+static void
+gw_up_connect_next(struct gw_upstream *u)
+{
+    const struct gw_sockaddr *a = &u->ucfg->addrs[u->addr_index];
+
+    gw_conn_init(&u->conn, u->loop, &gw_up_conn_ops, u,
+                 u->cfg->limits.buffer_size);
+    gw_line_reader_init(&u->lines, u->cfg->limits.reply_line);
+    gw_reply_parser_init(&u->replies, u->cfg->limits.reply_lines);
+    memset(&u->caps, 0, sizeof(u->caps));
+    u->retry_next = false;
+    gw_up_enter(u, GW_UP_CONNECTING);
+    if (gw_conn_connect(&u->conn, &u->connect_req,
+                        (const struct sockaddr *)&a->ss) != 0) {
+        gw_up_setup_failed(u, "connect() failed");
+        return;
+    }
+    gw_conn_timeout(&u->conn, u->ucfg->connect_timeout_ms);
+}
+
+static void
+gw_up_enter(struct gw_upstream *u, enum gw_up_state st)
+{
+    if (gw_log_enabled(GW_LOG_TRACE)) {
+        gw_log(GW_LOG_TRACE, u->sid, "event=upstream_state from=%s to=%s",
+               gw_up_state_names[u->state], gw_up_state_names[st]);
+    }
+    u->state = st;
+}
+
+static void
+gw_up_on_connect(struct gw_conn *c, int status)
+{
+    struct gw_upstream *u = c->owner;
+
+    if (status != 0) {
+        char detail[96];
+
+        snprintf(detail, sizeof(detail), "connect: %s",
+                 uv_strerror(c->last_uv_error));
+        gw_up_setup_failed(u, detail);
+        return;
+    }
+    gw_up_enter(u, GW_UP_BANNER);
+    gw_conn_timeout(c, u->cfg->timeouts.upstream_greeting);
+    gw_conn_want_read(c, true);
+}
+
+/*
+ * A failure before READY: try the next address once this conn is closed,
+ * or report GW_UP_FAIL_CONNECT when none is left.
+ */
+static void
+gw_up_setup_failed(struct gw_upstream *u, const char *detail)
+{
+    gw_log(GW_LOG_WARN, u->sid,
+           "event=upstream_unusable upstream=%s addr=%s state=%s error=\"%s\"",
+           u->ucfg->name, gw_up_addr(u), gw_up_state_names[u->state], detail);
+    gw_strlcpy(u->fail_detail, detail, sizeof(u->fail_detail));
+    if (u->owner != NULL && u->addr_index + 1 < u->ucfg->naddrs) {
+        u->retry_next = true;
+        gw_conn_close(&u->conn);
+        return;
+    }
+    gw_up_fail(u, GW_UP_FAIL_CONNECT, detail);
+}
+
+/* Tells the owner (once), detaches it, and closes. */
+static void
+gw_up_fail(struct gw_upstream *u, enum gw_up_fail why, const char *detail)
+{
+    const struct gw_up_ops *ops = u->ops;
+    void *owner = u->owner;
+
+    u->owner = NULL;
+    u->retry_next = false;
+    gw_conn_close(&u->conn);
+    if (owner != NULL) {
+        ops->on_fail(u, owner, why, detail);
+    }
+}
+
+static void
+gw_up_on_closed(struct gw_conn *c)
+{
+    struct gw_upstream *u = c->owner;
+
+    if (u->retry_next && u->owner != NULL) {
+        u->addr_index++;
+        gw_up_connect_next(u);
+        return;
+    }
+    gw_config_unref(u->cfg);
+    gw_free(u);
+}
+
+static void
+gw_up_on_error(struct gw_conn *c, int err)
+{
+    struct gw_upstream *u = c->owner;
+    char detail[96];
+
+    if (err == GW_E_TIMEOUT) {
+        snprintf(detail, sizeof(detail), "timeout in state %s",
+                 gw_up_state_names[u->state]);
+    } else if (err == GW_E_EOF) {
+        snprintf(detail, sizeof(detail), "connection closed in state %s",
+                 gw_up_state_names[u->state]);
+    } else {
+        snprintf(detail, sizeof(detail), "%s in state %s",
+                 uv_strerror(c->last_uv_error), gw_up_state_names[u->state]);
+    }
+    if (u->state < GW_UP_READY) {
+        gw_up_setup_failed(u, detail);
+        return;
+    }
+    if (u->state == GW_UP_QUIT) {
+        gw_conn_close(c);
+        return;
+    }
+    if (u->fifo_count == 0 && !u->in_body) {
+        /* nothing was pending: the upstream went idle or timed out idle */
+        gw_up_fail(u, GW_UP_FAIL_IDLE, detail);
+        return;
+    }
+    gw_up_fail(u, err == GW_E_TIMEOUT ? GW_UP_FAIL_TIMEOUT : GW_UP_FAIL_LOST,
+               detail);
+}
+
+static void
+gw_up_on_drain(struct gw_conn *c)
+{
+    struct gw_upstream *u = c->owner;
+
+    if (u->in_body) {
+        gw_up_arm_timer(u);
+    }
+    if (u->owner != NULL) {
+        u->ops->on_drain(u, u->owner);
+    }
+}
+
+static void
+gw_up_on_read(struct gw_conn *c)
+{
+    struct gw_upstream *u = c->owner;
+    struct gw_line line;
+    int rc;
+
+    while (!c->closing && gw_buf_is_attached(&c->in)) {
+        rc = gw_line_next(&u->lines, c->in.pos, gw_buf_len(&c->in), &line);
+        if (rc == GW_PARSE_AGAIN) {
+            if (line.consumed == 0) {
+                return;
+            }
+            gw_conn_consume(c, line.consumed);
+            continue;
+        }
+        if (rc == GW_PARSE_TOOLONG) {
+            gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "reply line too long");
+            return;
+        }
+        rc = gw_reply_parser_feed(&u->replies, line.p, line.len);
+        if (u->state == GW_UP_EHLO && rc != GW_PARSE_INVALID &&
+            u->replies.reply.nlines >= 2 && u->replies.reply.code == 250) {
+            gw_caps_parse_line(&u->caps, u->replies.line_text,
+                               u->replies.line_text_len);
+        }
+        gw_conn_consume(c, line.consumed);
+        if (rc == GW_PARSE_AGAIN) {
+            continue;
+        }
+        if (rc != GW_PARSE_OK) {
+            gw_up_fail(u, GW_UP_FAIL_PROTOCOL,
+                       rc == GW_PARSE_TOOLONG ? "too many reply lines"
+                                              : "malformed reply");
+            return;
+        }
+        gw_up_on_reply(u, &u->replies.reply); /* may close u */
+    }
+}
+
+static void
+gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
+{
+    char line[GW_MAX_DOMAIN + 8];
+    int n;
+
+    switch (u->state) {
+    case GW_UP_BANNER:
+        if (r->code != 220) {
+            gw_up_setup_failed(u, "banner was not 220");
+            return;
+        }
+        n = snprintf(line, sizeof(line), "EHLO %s", u->ucfg->helo_name);
+        gw_up_write_line(u, line, (size_t)n);
+        gw_up_enter(u, GW_UP_EHLO);
+        gw_conn_timeout(&u->conn, u->cfg->timeouts.upstream_mail);
+        return;
+    case GW_UP_EHLO:
+    case GW_UP_HELO:
+        if (r->code == 250) {
+            u->caps.known = true;
+            gw_up_enter(u, GW_UP_READY);
+            gw_up_arm_timer(u);
+            if (u->owner != NULL) {
+                u->ops->on_ready(u, u->owner);
+            }
+            return;
+        }
+        if (u->state == GW_UP_EHLO && r->code / 100 == 5) {
+            memset(&u->caps, 0, sizeof(u->caps));
+            n = snprintf(line, sizeof(line), "HELO %s", u->ucfg->helo_name);
+            gw_up_write_line(u, line, (size_t)n);
+            gw_up_enter(u, GW_UP_HELO);
+            return;
+        }
+        gw_up_setup_failed(u, "EHLO/HELO refused");
+        return;
+    case GW_UP_READY:
+        gw_up_on_tx_reply(u, r);
+        return;
+    case GW_UP_QUIT:
+        gw_conn_close(&u->conn);
+        return;
+    case GW_UP_CONNECTING:
+        break;
+    }
+    gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "reply in an unexpected state");
+}
+
+/* Does `code` make sense as the reply to this command? */
+static bool
+gw_up_class_ok(const struct gw_up_expect *e, int code)
+{
+    int cls = code / 100;
+
+    if (cls == 4 || cls == 5) {
+        return true;
+    }
+    if (e->verb == GW_VERB_DATA && !e->eom) {
+        return code == 354;
+    }
+    return cls == 2;
+}
+
+static void
+gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
+{
+    struct gw_up_expect e;
+    char detail[96];
+
+    if (u->fifo_count == 0) {
+        gw_up_fail(u, r->code == 421 ? GW_UP_FAIL_LOST : GW_UP_FAIL_PROTOCOL,
+                   r->code == 421 ? "upstream sent 421"
+                                  : "reply without a command");
+        return;
+    }
+    e = u->fifo[u->fifo_head];
+    u->fifo_head = (u->fifo_head + 1) % u->fifo_cap;
+    u->fifo_count--;
+    if (!gw_up_class_ok(&e, r->code)) {
+        snprintf(detail, sizeof(detail), "unexpected %d to %s%s", r->code,
+                 gw_verb_name(e.verb), e.eom ? " end of data" : "");
+        gw_up_fail(u, GW_UP_FAIL_PROTOCOL, detail);
+        return;
+    }
+    if (r->code == 421) {
+        /* The upstream is closing: everything pending fails as lost. */
+        gw_up_fail(u, GW_UP_FAIL_LOST, "upstream sent 421");
+        return;
+    }
+    if (e.verb == GW_VERB_DATA && !e.eom) {
+        u->in_body = (r->code == 354);
+    }
+    gw_up_arm_timer(u);
+    if (e.internal) {
+        if (r->code / 100 != 2) {
+            gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "RSET refused");
+        }
+        return;
+    }
+    if (u->owner != NULL) {
+        u->ops->on_reply(u, u->owner, e.verb, e.eom, r); /* may close u */
+    }
+}
+
+/* The timer follows what we wait for: the head command's reply, the body's
+ * writes, or nothing (idle). */
+static void
+gw_up_arm_timer(struct gw_upstream *u)
+{
+    const struct gw_timeouts_cfg *t = &u->cfg->timeouts;
+    const struct gw_up_expect *e;
+
+    if (u->fifo_count > 0) {
+        e = &u->fifo[u->fifo_head];
+        switch (e->verb) {
+        case GW_VERB_RCPT:
+            gw_conn_timeout(&u->conn, t->upstream_rcpt);
+            return;
+        case GW_VERB_DATA:
+            gw_conn_timeout(&u->conn, e->eom ? t->upstream_data_end
+                                             : t->upstream_data);
+            return;
+        default:
+            gw_conn_timeout(&u->conn, t->upstream_mail);
+            return;
+        }
+    }
+    if (u->in_body) {
+        /* waiting on the client is not the upstream's fault */
+        gw_conn_timeout(&u->conn, gw_conn_pending_out(&u->conn) > 0
+                                      ? t->upstream_data_block
+                                      : 0);
+        return;
+    }
+    gw_conn_timeout(&u->conn, t->upstream_idle);
+}
+
+static int
+gw_up_write_line(struct gw_upstream *u, const char *line, size_t len)
+{
+    struct gw_buf *b = gw_conn_out(&u->conn);
+
+    if (b == NULL) {
+        return GW_E_NOMEM;
+    }
+    if (gw_buf_space(b) < len + 2) {
+        return GW_E_LIMIT;
+    }
+    gw_buf_append(b, line, len);
+    gw_buf_append(b, "\r\n", 2);
+    if (gw_log_enabled(GW_LOG_TRACE)) {
+        char esc[128];
+
+        gw_str_escape(esc, sizeof(esc), (const uint8_t *)line, len);
+        gw_log(GW_LOG_TRACE, u->sid, "event=upstream_send line=\"%s\"", esc);
+    }
+    gw_conn_flush(&u->conn);
+    return 0;
+}
+
+static int
+gw_up_push(struct gw_upstream *u, enum gw_verb verb, bool eom, bool internal)
+{
+    size_t tail;
+
+    if (u->fifo_count >= u->fifo_cap) {
+        return GW_E_LIMIT;
+    }
+    tail = (u->fifo_head + u->fifo_count) % u->fifo_cap;
+    u->fifo[tail].verb = verb;
+    u->fifo[tail].eom = eom;
+    u->fifo[tail].internal = internal;
+    u->fifo_count++;
+    if (u->fifo_count == 1) {
+        gw_up_arm_timer(u);
+    }
+    return 0;
+}
+
+int
+gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
+           const char *line, size_t len)
+{
+    int rc;
+
+    if (u->state != GW_UP_READY || u->fifo_count >= gw_up_window(u)) {
+        return GW_E_LIMIT;
+    }
+    rc = gw_up_write_line(u, line, len);
+    if (rc != 0) {
+        return rc;
+    }
+    return gw_up_push(u, verb, false, internal);
+}
+
+struct gw_buf *
+gw_up_body_out(struct gw_upstream *u)
+{
+    return gw_conn_out(&u->conn);
+}
+
+void
+gw_up_flush(struct gw_upstream *u)
+{
+    gw_conn_flush(&u->conn);
+    if (u->in_body) {
+        gw_up_arm_timer(u);
+    }
+}
+
+int
+gw_up_expect_eom(struct gw_upstream *u)
+{
+    u->in_body = false;
+    gw_conn_flush(&u->conn);
+    return gw_up_push(u, GW_VERB_DATA, true, false);
+}
+
+void
+gw_up_close(struct gw_upstream *u, bool polite)
+{
+    u->owner = NULL;
+    u->retry_next = false;
+    if (u->conn.closing) {
+        return;
+    }
+    if (polite && u->state == GW_UP_READY && u->fifo_count == 0 &&
+        !u->in_body && !u->conn.error &&
+        gw_up_write_line(u, "QUIT", 4) == 0) {
+        gw_up_enter(u, GW_UP_QUIT);
+        gw_conn_timeout(&u->conn, 10 * 1000);
+        gw_conn_close_after_flush(&u->conn);
+        return;
+    }
+    gw_conn_close(&u->conn);
+}

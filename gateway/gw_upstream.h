@@ -1,0 +1,93 @@
+/*
+ * The upstream session: Postern as an SMTP client (RFC 5321 client role).
+ *
+ *   CONNECTING -> BANNER -> EHLO -(5xx)-> HELO
+ *                            \-> READY -> [relayed commands] -> ... -> QUIT
+ *
+ * Addresses of the upstream block are tried in order (failover) until one
+ * gives a 220 banner and a 250 to EHLO/HELO. Then commands are relayed: each
+ * one sent is queued in a bounded FIFO, and each reply is checked (syntax,
+ * bounded size, the reply class that makes sense for the command) and
+ * handed to the owner in order. The upstream is hostile too: a malformed
+ * reply, a reply to nothing, or a 2xx/3xx where it makes no sense ends the
+ * session as a fault.
+ *
+ * Ownership: the owner (a client session, or the capability probe) creates
+ * it and ends it with gw_up_close(); after that call no callback reaches the
+ * owner, and the upstream frees itself when its handles are closed.
+ */
+#ifndef GW_UPSTREAM_H
+#define GW_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "gateway/gw_caps.h"
+#include "gateway/gw_config.h"
+#include "gateway/gw_reply_parse.h"
+#include "gateway/gw_smtp_parse.h"
+
+struct gw_upstream;
+
+enum gw_up_fail {
+    GW_UP_FAIL_CONNECT = 1, /* no address gave a usable session: 4.4.1 */
+    GW_UP_FAIL_LOST,        /* EOF, I/O error or 421 mid-session: 4.4.2 */
+    GW_UP_FAIL_TIMEOUT,     /* a reply did not come in time: 4.4.2 */
+    GW_UP_FAIL_PROTOCOL,    /* malformed or unexpected reply: 4.4.0 */
+    GW_UP_FAIL_IDLE,        /* closed while idle; nothing was pending */
+};
+
+struct gw_up_ops {
+    /* Banner and EHLO/HELO done; u's caps are known. */
+    void (*on_ready)(struct gw_upstream *u, void *owner);
+    /* The reply to a command sent with gw_up_send (in order). */
+    void (*on_reply)(struct gw_upstream *u, void *owner, enum gw_verb verb,
+                     bool eom, const struct gw_reply *r);
+    /* The upstream failed; it is closing and no other callback follows. */
+    void (*on_fail)(struct gw_upstream *u, void *owner, enum gw_up_fail why,
+                    const char *detail);
+    /* Output space was freed (a write finished). */
+    void (*on_drain)(struct gw_upstream *u, void *owner);
+};
+
+/* Creates an upstream session for block `ucfg` (cfg is referenced) and
+ * starts connecting. NULL on allocation failure. sid is copied for logs. */
+struct gw_upstream *gw_up_new(uv_loop_t *loop, struct gw_config *cfg,
+                              const struct gw_upstream_cfg *ucfg,
+                              const struct gw_up_ops *ops, void *owner,
+                              const char *sid);
+
+bool gw_up_is_ready(const struct gw_upstream *u);
+const struct gw_caps *gw_up_caps(const struct gw_upstream *u);
+/* "ip:port" of the address in use. */
+const char *gw_up_addr(const struct gw_upstream *u);
+
+/* Commands awaiting replies, and how many may be in flight now (1 unless
+ * the upstream offers PIPELINING). */
+size_t gw_up_pending(const struct gw_upstream *u);
+size_t gw_up_window(const struct gw_upstream *u);
+
+/*
+ * Sends one command line (CRLF is added) and queues the expectation of its
+ * reply. `internal` replies (an RSET of our own) are checked but not handed
+ * to the owner. Returns 0, or GW_E_LIMIT when the FIFO or the output buffer
+ * is full (nothing is sent then).
+ */
+int gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
+               const char *line, size_t len);
+
+/* The output buffer for message bytes (DATA body), and its flush. */
+struct gw_buf *gw_up_body_out(struct gw_upstream *u);
+void gw_up_flush(struct gw_upstream *u);
+
+/* After the body's terminator was written: expect the end-of-data reply. */
+int gw_up_expect_eom(struct gw_upstream *u);
+
+/*
+ * Ends the session. With `polite`, a QUIT is sent first when the session is
+ * idle and healthy. No callback reaches the owner after this call.
+ */
+void gw_up_close(struct gw_upstream *u, bool polite);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * postern: an ESMTP gateway in front of an upstream SMTP server.
+ *
+ *   postern -c FILE [-o key=value]...       run in the foreground
+ *   postern -t -c FILE                      check a config and exit
+ *   postern -n -c FILE                      print the effective config
+ *   postern --listen ADDR --upstream ADDR   quick mode, no file
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw_config.h"
+#include "gateway/gw_log.h"
+#include "gateway/gw_worker.h"
+
+#ifndef POSTERN_VERSION
+#define POSTERN_VERSION "0.0.0"
+#endif
+
+#define GW_MAX_OVERRIDES 64
+
+static void
+gw_main_usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: postern -c FILE [-t] [-n] [-o key=value]...\n"
+            "       postern --listen HOST:PORT --upstream HOST:PORT "
+            "[-o key=value]...\n"
+            "\n"
+            "  -c, --config FILE     configuration file (YAML)\n"
+            "  -t, --test            check the configuration and exit\n"
+            "  -n, --print           print the effective configuration\n"
+            "  -o, --set KEY=VALUE   override a setting (repeatable), e.g.\n"
+            "                        -o limits.message_size=20M\n"
+            "      --listen ADDR     quick mode: listen on ADDR\n"
+            "      --upstream ADDR   quick mode: relay to ADDR\n"
+            "  -V, --version         print the version\n"
+            "  -h, --help            this help\n"
+            "\n"
+            "Logs go to stderr. SIGINT/SIGTERM stop the gateway.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"print", no_argument, NULL, 'n'},
+        {"set", required_argument, NULL, 'o'},
+        {"listen", required_argument, NULL, 'L'},
+        {"upstream", required_argument, NULL, 'U'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *overrides[GW_MAX_OVERRIDES];
+    size_t noverrides = 0;
+    const char *config_path = NULL;
+    const char *listen = NULL;
+    const char *upstream = NULL;
+    bool test_only = false;
+    bool print = false;
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+    struct gw_worker worker;
+    size_t i;
+    int ch;
+    int rc;
+
+    while ((ch = getopt_long(argc, argv, "c:tno:Vh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            test_only = true;
+            break;
+        case 'n':
+            print = true;
+            break;
+        case 'o':
+            if (noverrides == GW_MAX_OVERRIDES) {
+                fprintf(stderr, "postern: too many -o options (max %d)\n",
+                        GW_MAX_OVERRIDES);
+                return 2;
+            }
+            overrides[noverrides++] = optarg;
+            break;
+        case 'L':
+            listen = optarg;
+            break;
+        case 'U':
+            upstream = optarg;
+            break;
+        case 'V':
+            printf("postern %s\n", POSTERN_VERSION);
+            return 0;
+        case 'h':
+            gw_main_usage(stdout);
+            return 0;
+        default:
+            gw_main_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "postern: unexpected argument '%s'\n", argv[optind]);
+        gw_main_usage(stderr);
+        return 2;
+    }
+    if (config_path != NULL && (listen != NULL || upstream != NULL)) {
+        fprintf(stderr, "postern: -c and --listen/--upstream exclude each "
+                        "other\n");
+        return 2;
+    }
+    memset(&errs, 0, sizeof(errs));
+    if (config_path != NULL) {
+        cfg = gw_config_load(config_path, overrides, noverrides, &errs);
+    } else if (listen != NULL && upstream != NULL) {
+        cfg = gw_config_quick(listen, upstream, overrides, noverrides, &errs);
+    } else {
+        fprintf(stderr, "postern: give -c FILE, or both --listen and "
+                        "--upstream\n");
+        gw_main_usage(stderr);
+        return 2;
+    }
+    if (cfg == NULL) {
+        for (i = 0; i < errs.count; i++) {
+            fprintf(stderr, "%s\n", errs.msg[i]);
+        }
+        return 1;
+    }
+    if (print) {
+        gw_config_print(cfg, stdout);
+    }
+    if (test_only || print) {
+        if (test_only) {
+            fprintf(stderr, "postern: configuration %s is valid\n",
+                    cfg->source);
+        }
+        gw_config_unref(cfg);
+        return 0;
+    }
+
+    /* A peer that closes while we write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    gw_log_set_level(cfg->log_level);
+    memset(&worker, 0, sizeof(worker));
+    rc = gw_worker_start(&worker, cfg);
+    gw_config_unref(cfg); /* the worker holds its own reference */
+    if (rc != 0) {
+        gw_worker_stop(&worker);
+        gw_worker_run(&worker);
+        return 1;
+    }
+    gw_log(GW_LOG_INFO, NULL, "event=started version=%s", POSTERN_VERSION);
+    rc = gw_worker_run(&worker);
+    gw_log(GW_LOG_INFO, NULL, "event=stopped");
+    return rc == 0 ? 0 : 1;
+}
