@@ -68,25 +68,28 @@ gw_conn_on_connect(uv_connect_t *req, int status)
     c->ops->on_connect(c, status == 0 ? 0 : GW_E_IO);
 }
 
-void
-gw_conn_peer(const struct gw_conn *c, char *dst, size_t cap,
-             struct sockaddr_storage *ss)
+bool
+gw_conn_peer(const struct gw_conn *c, struct sockaddr_storage *ss)
 {
     int len = (int)sizeof(*ss);
-    char ip[64];
 
     memset(ss, 0, sizeof(*ss));
+    return uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len) == 0;
+}
+
+void
+gw_sockaddr_text(const struct sockaddr *sa, char *dst, size_t cap)
+{
+    char ip[64];
+
     snprintf(dst, cap, "unknown");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len) != 0) {
-        return;
-    }
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
         uv_ip4_name(in, ip, sizeof(ip));
         snprintf(dst, cap, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
         uv_ip6_name(in6, ip, sizeof(ip));
         snprintf(dst, cap, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));

@@ -69,9 +69,11 @@ int gw_conn_accept(struct gw_conn *c, uv_stream_t *server);
 int gw_conn_connect(struct gw_conn *c, uv_connect_t *req,
                     const struct sockaddr *sa);
 
-/* Peer and local addresses as "ip:port" text. */
-void gw_conn_peer(const struct gw_conn *c, char *dst, size_t cap,
-                  struct sockaddr_storage *ss);
+/* The peer's address; false when unknown. */
+bool gw_conn_peer(const struct gw_conn *c, struct sockaddr_storage *ss);
+
+/* "ip:port" or "[ip6]:port" text of an address ("unknown" otherwise). */
+void gw_sockaddr_text(const struct sockaddr *sa, char *dst, size_t cap);
 
 /* Input interest. Reading is actually on only while the input buffer has
  * room, so the owner never has to watch for a full buffer itself. */

@@ -291,8 +291,13 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
         return;
     }
     gw_in_reset_tx(s, "reset");
-    memcpy(s->helo, cmd->args, cmd->args_len);
-    s->helo[cmd->args_len] = '\0';
+    gw_free(s->helo);
+    s->helo = gw_strndup((const char *)cmd->args, cmd->args_len);
+    if (s->helo == NULL) {
+        gw_session_reply_close(s, 421, "4.3.2", "Out of memory",
+                               "out of memory");
+        return;
+    }
     s->esmtp = (cmd->verb == GW_VERB_EHLO);
     gw_in_enter(s, GW_IN_READY);
     if (!s->esmtp) {
@@ -471,8 +476,15 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
         }
         return;
     }
-    if (s->tx->mail_failed || s->up == NULL) {
+    if (s->tx->mail_failed) {
         gw_in_error(s, 503, "5.5.1", "Need MAIL before RCPT");
+        return;
+    }
+    if (s->up == NULL) {
+        /* the upstream went away between commands of this transaction */
+        gw_session_reply(s, 451, "4.4.2",
+                         "Upstream connection lost, try again later");
+        gw_session_tx_end(s, "upstream-failed", NULL, 451);
         return;
     }
     n = snprintf(line, sizeof(line), "RCPT TO:<%s>", args.path.addr);

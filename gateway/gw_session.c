@@ -49,6 +49,12 @@ gw_now_ms(void)
 }
 
 void
+gw_session_client_text(const struct gw_session *s, char *dst, size_t cap)
+{
+    gw_sockaddr_text(&s->client_sa.sa, dst, cap);
+}
+
+void
 gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
 {
     struct gw_config *cfg = w->cfg;
@@ -78,10 +84,20 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         gw_session_close(s, "accept failed", false);
         return;
     }
-    gw_conn_peer(&s->client, s->client_addr, sizeof(s->client_addr),
-                 &s->client_ss);
-    gw_log(GW_LOG_INFO, s->sid, "event=connect client=%s listener=%s",
-           s->client_addr, cfg->listeners[listener].name);
+    {
+        struct sockaddr_storage ss;
+        char addr[80];
+
+        if (gw_conn_peer(&s->client, &ss) &&
+            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+            memcpy(&s->client_sa, &ss, ss.ss_family == AF_INET
+                                           ? sizeof(s->client_sa.in)
+                                           : sizeof(s->client_sa.in6));
+        }
+        gw_session_client_text(s, addr, sizeof(addr));
+        gw_log(GW_LOG_INFO, s->sid, "event=connect client=%s listener=%s",
+               addr, cfg->listeners[listener].name);
+    }
 
     if (w->nsessions > cfg->limits.connections) {
         gw_session_reply_close(s, 421, "4.3.2",
@@ -90,7 +106,7 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         return;
     }
     per_client = gw_clients_add(&w->clients,
-                                (const struct sockaddr *)&s->client_ss);
+                                &s->client_sa.sa);
     s->counted = per_client > 0;
     if (per_client == 0 || per_client > cfg->limits.connections_per_client) {
         gw_session_reply_close(s, 421, "4.7.0",
@@ -308,7 +324,7 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
                    const char *detail)
 {
     struct gw_session *s = owner;
-    size_t pending = gw_up_pending(u);
+    size_t pending = gw_up_pending_replies(u);
     const char *enh = why == GW_UP_FAIL_CONNECT    ? "4.4.1"
                       : why == GW_UP_FAIL_PROTOCOL ? "4.4.0"
                                                    : "4.4.2";
@@ -320,7 +336,15 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
     size_t i;
 
     s->up = NULL; /* u is closing itself */
-    if (why != GW_UP_FAIL_IDLE) {
+    if (why == GW_UP_FAIL_IDLE) {
+        /* Nothing was pending. A transaction in progress learns of it at
+         * its next command (RCPT or DATA answer 451 4.4.2). */
+        gw_log(GW_LOG_DEBUG, s->sid, "event=upstream_closed detail=\"%s\"",
+               detail);
+        gw_in_pump(s);
+        return;
+    }
+    {
         gw_log(GW_LOG_WARN, s->sid,
                "event=upstream_failed reason=%s detail=\"%s\" pending=%zu "
                "state=%s",
@@ -436,20 +460,26 @@ static void
 gw_session_on_closed(struct gw_conn *c)
 {
     struct gw_session *s = c->owner;
+    char addr[80];
+    char helo[GW_MAX_DOMAIN * 4 + 8];
 
+    gw_session_client_text(s, addr, sizeof(addr));
+    gw_str_escape(helo, sizeof(helo), (const uint8_t *)(s->helo != NULL ? s->helo : "-"),
+                  s->helo != NULL ? strlen(s->helo) : 1);
     gw_log(GW_LOG_INFO, s->sid,
            "event=disconnect client=%s helo=%s messages=%zu errors=%zu "
            "bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=\"%s\"",
-           s->client_addr, s->helo[0] != '\0' ? s->helo : "-", s->messages,
+           addr, helo, s->messages,
            s->errors, (unsigned long long)c->bytes_in,
            (unsigned long long)c->bytes_out,
            (unsigned long long)(gw_now_ms() - s->started_ms),
            s->end_reason != NULL ? s->end_reason : "-");
     if (s->counted) {
         gw_clients_remove(&s->w->clients,
-                          (const struct sockaddr *)&s->client_ss);
+                          &s->client_sa.sa);
     }
     gw_worker_session_removed(s->w, s);
     gw_config_unref(s->cfg);
+    gw_free(s->helo);
     gw_free(s);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "gateway/gw_body.h"
@@ -58,14 +59,19 @@ struct gw_session {
     struct gw_session *prev;
     struct gw_session *next;
     char sid[24];
-    char client_addr[80];
-    struct sockaddr_storage client_ss;
+    /* The client's address, compact: an idle session must stay small. */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } client_sa;
+
     bool counted;          /* registered in the per-client table */
     struct gw_conn client;
     struct gw_upstream *up;
     enum gw_in_state state;
     struct gw_line_reader lines;
-    char helo[GW_MAX_DOMAIN + 1];
+    char *helo;            /* EHLO/HELO argument (allocated), or NULL */
     bool esmtp;
     struct gw_tx *tx;
     size_t errors;
@@ -107,5 +113,8 @@ void gw_session_tx_end(struct gw_session *s, const char *outcome,
 void gw_session_close(struct gw_session *s, const char *reason, bool flush);
 
 uint64_t gw_now_ms(void);
+/* "ip:port" of the client, for logs. */
+void gw_session_client_text(const struct gw_session *s, char *dst,
+                            size_t cap);
 
 #endif

@@ -44,6 +44,7 @@ struct gw_upstream {
     size_t addr_index;      /* address being tried or in use */
     bool retry_next;        /* on close: try the next address */
     bool in_body;           /* between DATA's 354 and the terminator */
+    bool in_tx;             /* a MAIL was sent and not yet finished */
     char fail_detail[160];  /* why the last address failed, for the log */
     struct gw_caps caps;
     struct gw_line_reader lines;
@@ -126,6 +127,20 @@ size_t
 gw_up_pending(const struct gw_upstream *u)
 {
     return u->fifo_count;
+}
+
+size_t
+gw_up_pending_replies(const struct gw_upstream *u)
+{
+    size_t i;
+    size_t n = 0;
+
+    for (i = 0; i < u->fifo_count; i++) {
+        if (!u->fifo[(u->fifo_head + i) % u->fifo_cap].internal) {
+            n++;
+        }
+    }
+    return n;
 }
 
 size_t
@@ -410,6 +425,10 @@ gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
     if (e.verb == GW_VERB_DATA && !e.eom) {
         u->in_body = (r->code == 354);
     }
+    if ((e.verb == GW_VERB_MAIL && r->code / 100 != 2) || e.eom ||
+        e.verb == GW_VERB_RSET) {
+        u->in_tx = false;
+    }
     gw_up_arm_timer(u);
     if (e.internal) {
         if (r->code / 100 != 2) {
@@ -452,7 +471,9 @@ gw_up_arm_timer(struct gw_upstream *u)
                                       : 0);
         return;
     }
-    gw_conn_timeout(&u->conn, t->upstream_idle);
+    /* Inside a transaction the client may think for as long as its own
+     * command timeout allows; the upstream waits with the same patience. */
+    gw_conn_timeout(&u->conn, u->in_tx ? t->upstream_mail : t->upstream_idle);
 }
 
 static int
@@ -509,6 +530,9 @@ gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
     rc = gw_up_write_line(u, line, len);
     if (rc != 0) {
         return rc;
+    }
+    if (verb == GW_VERB_MAIL) {
+        u->in_tx = true;
     }
     return gw_up_push(u, verb, false, internal);
 }

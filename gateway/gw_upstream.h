@@ -66,6 +66,8 @@ const char *gw_up_addr(const struct gw_upstream *u);
 /* Commands awaiting replies, and how many may be in flight now (1 unless
  * the upstream offers PIPELINING). */
 size_t gw_up_pending(const struct gw_upstream *u);
+/* Of those, the ones whose replies go to the owner (not internal). */
+size_t gw_up_pending_replies(const struct gw_upstream *u);
 size_t gw_up_window(const struct gw_upstream *u);
 
 /*
