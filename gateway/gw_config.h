@@ -88,7 +88,7 @@ struct gw_config {
     unsigned refs;
     char source[256];              /* file path, or "<command line>" */
     char hostname[GW_MAX_DOMAIN + 1]; /* key hostname; default gethostname() */
-    bool vrfy_enabled;             /* smtp.vrfy: false -> 252 (default) */
+    bool disable_vrfy;             /* smtp.disable_vrfy: VRFY gets 502 */
     enum gw_bare_newlines bare_newlines; /* body.bare_newlines */
     enum gw_log_level log_level;   /* log.level */
     struct gw_listener_cfg *listeners; /* key listeners (list, >= 1) */

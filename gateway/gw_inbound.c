@@ -611,7 +611,8 @@ static void
 gw_in_quit(struct gw_session *s, const struct gw_cmd *cmd)
 {
     (void)cmd;
-    gw_in_reset_tx(s, "reset");
+    /* no RSET upstream: the QUIT that follows aborts its transaction */
+    gw_session_tx_end(s, "reset", NULL, 0);
     gw_in_enter(s, GW_IN_QUIT);
     gw_session_reply_close(s, 221, "2.0.0", "Bye", "quit");
 }
@@ -621,6 +622,10 @@ gw_in_vrfy(struct gw_session *s, const struct gw_cmd *cmd)
 {
     if (cmd->args_len == 0) {
         gw_in_error(s, 501, "5.5.4", "Syntax: VRFY address");
+        return;
+    }
+    if (s->cfg->disable_vrfy) {
+        gw_in_error(s, 502, "5.5.1", "VRFY command is disabled");
         return;
     }
     /* RFC 5321 3.5.3: 252 when the server cannot or will not verify */

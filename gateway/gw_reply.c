@@ -11,9 +11,9 @@ struct gw_enh_row {
 };
 
 /*
- * First match wins: exact (verb, code), then (verb, class), then
- * (any, code), then (any, class). RFC 3463 codes as Postfix and Exim use
- * them.
+ * First match wins: exact (verb, code), then (any, code) -- a 503 means a
+ * bad sequence whatever the command -- then (verb, class), then
+ * (any, class). RFC 3463 codes as Postfix and Exim use them.
  */
 static const struct gw_enh_row gw_enh_table[] = {
     {GW_VERB_MAIL, false, 250, "2.1.0"},
@@ -78,8 +78,8 @@ gw_enhanced_for(enum gw_verb verb, bool eom, int code)
         return "";
     }
     if ((e = gw_enh_lookup(verb, eom, code)) != NULL ||
-        (e = gw_enh_lookup(verb, eom, code / 100)) != NULL ||
         (e = gw_enh_lookup(GW_VERB_UNKNOWN, false, code)) != NULL ||
+        (e = gw_enh_lookup(verb, eom, code / 100)) != NULL ||
         (e = gw_enh_lookup(GW_VERB_UNKNOWN, false, code / 100)) != NULL) {
         return e;
     }

@@ -443,7 +443,8 @@ gw_session_close(struct gw_session *s, const char *reason, bool flush)
         gw_session_tx_end(s, "aborted", NULL, 0);
     }
     if (s->up != NULL) {
-        /* mid-transaction: no QUIT, so nothing half-sent is delivered */
+        /* QUIT unless message bytes are in flight: then the close itself
+         * aborts, and no terminator ever reaches the upstream */
         gw_up_close(s->up, true);
         s->up = NULL;
     }

@@ -46,9 +46,10 @@ struct gw_cmd {
 
 /*
  * Splits a command line (without CRLF) into verb and arguments. Verbs are
- * case-insensitive. Returns GW_PARSE_OK (verb may be GW_VERB_UNKNOWN) or
- * GW_PARSE_INVALID when the line holds a NUL, a CR or other control octet
- * (HT is allowed), or a non-space byte right after a known verb.
+ * case-insensitive. Returns GW_PARSE_OK (verb may be GW_VERB_UNKNOWN: a
+ * known verb directly followed by anything but a space, as in "MAILX" or
+ * "MAIL:", is not that verb) or GW_PARSE_INVALID when the line holds a
+ * NUL, a CR or other control octet (HT is allowed).
  */
 int gw_cmd_parse(const uint8_t *line, size_t len, struct gw_cmd *cmd);
 

@@ -44,10 +44,18 @@ gw_strlcpy(char *dst, const char *src, size_t size)
     return len;
 }
 
+static size_t
+gw_str_escaped_len(uint8_t c)
+{
+    return (c < 32 || c > 126 || c == '\\' || c == '"') ? 4 : 1;
+}
+
 void
 gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t total = 0;
+    size_t limit;
     size_t o = 0;
     size_t i;
 
@@ -55,18 +63,17 @@ gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len)
         return;
     }
     for (i = 0; i < len; i++) {
+        total += gw_str_escaped_len(p[i]);
+    }
+    /* everything fits, or keep room for "..." after what does */
+    limit = total < cap ? cap - 1 : (cap > 4 ? cap - 4 : 0);
+    for (i = 0; i < len; i++) {
         uint8_t c = p[i];
-        size_t need = (c < 32 || c > 126 || c == '\\' || c == '"') ? 4 : 1;
 
-        /* keep room for "..." and the NUL */
-        if (o + need + 4 > cap) {
-            if (o + 4 <= cap) {
-                memcpy(dst + o, "...", 3);
-                o += 3;
-            }
+        if (o + gw_str_escaped_len(c) > limit) {
             break;
         }
-        if (need == 4) {
+        if (gw_str_escaped_len(c) == 4) {
             dst[o++] = '\\';
             dst[o++] = 'x';
             dst[o++] = hex[c >> 4];
@@ -74,6 +81,10 @@ gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len)
         } else {
             dst[o++] = (char)c;
         }
+    }
+    if (i < len && o + 3 < cap) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
     }
     dst[o] = '\0';
 }

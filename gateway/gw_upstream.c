@@ -62,6 +62,7 @@ static void gw_up_on_connect(struct gw_conn *c, int status);
 static void gw_up_on_closed(struct gw_conn *c);
 static void gw_up_connect_next(struct gw_upstream *u);
 static void gw_up_enter(struct gw_upstream *u, enum gw_up_state st);
+static bool gw_up_has_unsolicited(const struct gw_upstream *u);
 static void gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r);
 static void gw_up_on_tx_reply(struct gw_upstream *u,
                               const struct gw_reply *r);
@@ -332,6 +333,17 @@ gw_up_on_read(struct gw_conn *c)
     }
 }
 
+/*
+ * During setup we send one command and wait: bytes that follow a complete
+ * reply in the same read were never asked for (an injected reply would
+ * otherwise be taken as the answer to our next command).
+ */
+static bool
+gw_up_has_unsolicited(const struct gw_upstream *u)
+{
+    return gw_buf_is_attached(&u->conn.in) && gw_buf_len(&u->conn.in) > 0;
+}
+
 static void
 gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
 {
@@ -344,6 +356,10 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
             gw_up_setup_failed(u, "banner was not 220");
             return;
         }
+        if (gw_up_has_unsolicited(u)) {
+            gw_up_setup_failed(u, "data after the banner before EHLO");
+            return;
+        }
         n = snprintf(line, sizeof(line), "EHLO %s", u->ucfg->helo_name);
         gw_up_write_line(u, line, (size_t)n);
         gw_up_enter(u, GW_UP_EHLO);
@@ -351,6 +367,10 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
         return;
     case GW_UP_EHLO:
     case GW_UP_HELO:
+        if (gw_up_has_unsolicited(u)) {
+            gw_up_setup_failed(u, "data after the EHLO reply");
+            return;
+        }
         if (r->code == 250) {
             u->caps.known = true;
             gw_up_enter(u, GW_UP_READY);
@@ -409,9 +429,8 @@ gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
         return;
     }
     e = u->fifo[u->fifo_head];
-    u->fifo_head = (u->fifo_head + 1) % u->fifo_cap;
-    u->fifo_count--;
     if (!gw_up_class_ok(&e, r->code)) {
+        /* the command stays pending, so its owner answers it with 4xx */
         snprintf(detail, sizeof(detail), "unexpected %d to %s%s", r->code,
                  gw_verb_name(e.verb), e.eom ? " end of data" : "");
         gw_up_fail(u, GW_UP_FAIL_PROTOCOL, detail);
@@ -422,6 +441,8 @@ gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
         gw_up_fail(u, GW_UP_FAIL_LOST, "upstream sent 421");
         return;
     }
+    u->fifo_head = (u->fifo_head + 1) % u->fifo_cap;
+    u->fifo_count--;
     if (e.verb == GW_VERB_DATA && !e.eom) {
         u->in_body = (r->code == 354);
     }
@@ -433,6 +454,11 @@ gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
     if (e.internal) {
         if (r->code / 100 != 2) {
             gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "RSET refused");
+            return;
+        }
+        /* the owner may have waited for this reply before going on */
+        if (u->owner != NULL) {
+            u->ops->on_drain(u, u->owner); /* may close u */
         }
         return;
     }
@@ -568,8 +594,8 @@ gw_up_close(struct gw_upstream *u, bool polite)
     if (u->conn.closing) {
         return;
     }
-    if (polite && u->state == GW_UP_READY && u->fifo_count == 0 &&
-        !u->in_body && !u->conn.error &&
+    /* Never a QUIT inside the body: it would become message content. */
+    if (polite && u->state == GW_UP_READY && !u->in_body && !u->conn.error &&
         gw_up_write_line(u, "QUIT", 4) == 0) {
         gw_up_enter(u, GW_UP_QUIT);
         gw_conn_timeout(&u->conn, 10 * 1000);

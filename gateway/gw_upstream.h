@@ -47,7 +47,8 @@ struct gw_up_ops {
     /* The upstream failed; it is closing and no other callback follows. */
     void (*on_fail)(struct gw_upstream *u, void *owner, enum gw_up_fail why,
                     const char *detail);
-    /* Output space was freed (a write finished). */
+    /* Output space was freed (a write finished) or a reply the owner does
+     * not see (an internal RSET) arrived: the owner may go on. */
     void (*on_drain)(struct gw_upstream *u, void *owner);
 };
 
@@ -87,8 +88,9 @@ void gw_up_flush(struct gw_upstream *u);
 int gw_up_expect_eom(struct gw_upstream *u);
 
 /*
- * Ends the session. With `polite`, a QUIT is sent first when the session is
- * idle and healthy. No callback reaches the owner after this call.
+ * Ends the session. With `polite`, a QUIT is sent first unless message
+ * bytes are being streamed (a transaction still open is aborted by the
+ * QUIT). No callback reaches the owner after this call.
  */
 void gw_up_close(struct gw_upstream *u, bool polite);
 

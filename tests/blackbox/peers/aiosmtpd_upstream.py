@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""A recording upstream built on aiosmtpd (Debian's python3-aiosmtpd): an
+independent, real SMTP server implementation to check byte-identical
+relaying against, beside the scripted peers/upstream.py.
+
+Usage:
+    aiosmtpd_upstream.py --dir DIR [--host 127.0.0.1] [--port 0]
+
+Writes DIR/port once it listens; for message N, DIR/msg-N.eml (the
+content as aiosmtpd received it, dot-unstuffed, bytes) and DIR/msg-N.json
+(envelope: mail_from, rcpts, mail_options, helo).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+
+from aiosmtpd.smtp import SMTP
+
+
+class Recorder:
+    def __init__(self, root):
+        self.root = root
+        self.n = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.n += 1
+        base = os.path.join(self.root, "msg-%d" % self.n)
+        with open(base + ".eml", "wb") as f:
+            f.write(envelope.original_content)
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpts": list(envelope.rcpt_tos),
+            "mail_options": list(envelope.mail_options),
+            "helo": session.host_name,
+        }
+        with open(base + ".json.tmp", "w") as f:
+            json.dump(meta, f)
+        os.replace(base + ".json.tmp", base + ".json")
+        return "250 2.0.0 Ok: queued as AIO%d" % self.n
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    handler = Recorder(args.dir)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=False,
+                     hostname="aiosmtpd.test", data_size_limit=64 << 20),
+        args.host, args.port)
+    port = server.sockets[0].getsockname()[1]
+    tmp = os.path.join(args.dir, "port.tmp")
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, os.path.join(args.dir, "port"))
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
