@@ -30,15 +30,27 @@ enum gw_body_error {
     GW_BODY_E_BARE_NL,   /* bare CR or LF under `reject`: 550 5.6.0 */
     GW_BODY_E_TOO_BIG,   /* over the size limit: 552 5.3.4 */
     GW_BODY_E_DISCARD,   /* caller aborted (upstream lost); drop the rest */
+    GW_BODY_E_8BIT,      /* 8-bit octet for a 7-bit upstream: 554 5.6.3 */
+};
+
+/* What the upstream gets: DATA (dot-stuffed, ".\r\n" terminator) or the
+ * canonical bytes as they are (the caller frames them as BDAT chunks). */
+enum gw_body_encoding {
+    GW_BODY_ENC_DATA = 0,
+    GW_BODY_ENC_RAW,
 };
 
 struct gw_body {
+    enum gw_body_encoding encoding;
+    bool binary;         /* BODY=BINARYMIME: no line-ending filter */
     /* decoder */
     uint8_t dec_state;
     /* bare CR/LF filter */
     enum gw_bare_newlines bare_nl;
     bool pending_cr;
     bool saw_bare_nl;    /* normalised at least one (for the log) */
+    bool saw_8bit;       /* an octet above 127 went by */
+    bool reject_8bit;    /* ...and that is an error (ehlo.eightbit) */
     /* size filter */
     uint64_t size;       /* canonical message bytes so far */
     uint64_t size_limit; /* 0: no limit */
@@ -68,5 +80,26 @@ size_t gw_body_feed(struct gw_body *b, const uint8_t *p, size_t len,
 
 /* Stops writing content (the upstream transaction is being aborted). */
 void gw_body_discard(struct gw_body *b);
+
+/*
+ * BDAT input: the chunk's bytes are message content as they are (RFC 3030:
+ * no dot-unstuffing, no end marker; the caller counts the chunk length).
+ * They go through the same filters and the encoder chosen by `encoding`
+ * (DATA when bridging BDAT to a DATA-only upstream). Same output rule and
+ * return value as gw_body_feed; `out` may be NULL to discard.
+ */
+void gw_body_init_chunked(struct gw_body *b, enum gw_body_encoding encoding,
+                          bool binary, enum gw_bare_newlines bare_nl,
+                          uint64_t size_limit);
+size_t gw_body_feed_chunk(struct gw_body *b, const uint8_t *p, size_t len,
+                          struct gw_buf *out);
+
+/*
+ * End of a chunked message (BDAT LAST): flushes a held CR and, for the DATA
+ * encoding, ends the last line with CRLF if it had none and writes the
+ * ".\r\n" terminator. Needs GW_BODY_SLACK bytes of space in `out` (NULL
+ * when discarding). Sets b->done.
+ */
+void gw_body_finish(struct gw_body *b, struct gw_buf *out);
 
 #endif

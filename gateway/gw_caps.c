@@ -1,8 +1,10 @@
 #include "gateway/gw_caps.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "gateway/gw_config.h"
 #include "gateway/gw_str.h"
 
 struct gw_cap_name {
@@ -24,7 +26,37 @@ static const struct gw_cap_name gw_cap_names[] = {
     {"XCLIENT", GW_CAP_XCLIENT},
     {"XFORWARD", GW_CAP_XFORWARD},
     {"REQUIRETLS", GW_CAP_REQUIRETLS},
+    {"LIMITS", GW_CAP_LIMITS},
 };
+
+#define GW_CAP_NNAMES (sizeof(gw_cap_names) / sizeof(gw_cap_names[0]))
+
+const char *
+gw_caps_keyword(uint32_t flag)
+{
+    size_t i;
+
+    for (i = 0; i < GW_CAP_NNAMES; i++) {
+        if (gw_cap_names[i].flag == flag) {
+            return gw_cap_names[i].keyword;
+        }
+    }
+    return NULL;
+}
+
+uint32_t
+gw_caps_flag(const char *keyword)
+{
+    size_t i;
+
+    for (i = 0; i < GW_CAP_NNAMES; i++) {
+        if (gw_str_ieq((const uint8_t *)keyword, strlen(keyword),
+                       gw_cap_names[i].keyword)) {
+            return gw_cap_names[i].flag;
+        }
+    }
+    return 0;
+}
 
 void
 gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len)
@@ -36,7 +68,7 @@ gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len)
     while (klen < len && p[klen] != ' ' && p[klen] != '=') {
         klen++;
     }
-    for (i = 0; i < sizeof(gw_cap_names) / sizeof(gw_cap_names[0]); i++) {
+    for (i = 0; i < GW_CAP_NNAMES; i++) {
         if (gw_str_ieq(p, klen, gw_cap_names[i].keyword)) {
             c->flags |= gw_cap_names[i].flag;
             break;
@@ -59,15 +91,61 @@ gw_caps_size_limit(const struct gw_caps *upstream, uint64_t message_size)
     return message_size;
 }
 
-void
-gw_caps_offer(struct gw_caps *offered, const struct gw_caps *upstream,
-              uint64_t message_size)
+static bool
+gw_caps_dropped(const struct gw_ehlo_cfg *ehlo, const char *keyword)
 {
+    size_t i;
+
+    for (i = 0; i < ehlo->ndrop; i++) {
+        if (fnmatch(ehlo->drop[i], keyword, FNM_CASEFOLD) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in)
+{
+    static const struct gw_caps none;
+    const struct gw_caps *up =
+        (in->upstream != NULL && in->upstream->known) ? in->upstream : &none;
+    uint32_t flags;
+    size_t i;
+
     memset(offered, 0, sizeof(*offered));
-    offered->flags = GW_CAP_PIPELINING | GW_CAP_ENHANCEDSTATUSCODES |
-                     GW_CAP_8BITMIME | GW_CAP_SIZE;
-    offered->size_max = gw_caps_size_limit(upstream, message_size);
+    flags = in->ehlo->advertise & GW_CAPS_ADVERTISABLE;
+    flags |= in->ehlo->pass & GW_CAPS_PASSABLE & up->flags;
+    if (!gw_caps_has(up, GW_CAP_CHUNKING)) {
+        flags &= ~GW_CAP_BINARYMIME;
+    }
+    for (i = 0; i < GW_CAP_NNAMES; i++) {
+        if ((flags & gw_cap_names[i].flag) != 0 &&
+            gw_caps_dropped(in->ehlo, gw_cap_names[i].keyword)) {
+            flags &= ~gw_cap_names[i].flag;
+        }
+    }
+    if ((flags & GW_CAP_CHUNKING) == 0) {
+        flags &= ~GW_CAP_BINARYMIME;
+    }
+    offered->flags = flags;
+    offered->size_max = gw_caps_size_limit(up, in->message_size);
+    offered->rcptmax = in->rcptmax;
+    offered->mailmax = in->mailmax;
     offered->known = true;
+}
+
+void
+gw_caps_bridge(struct gw_bridge *b, const struct gw_caps *offered,
+               const struct gw_caps *upstream)
+{
+    memset(b, 0, sizeof(*b));
+    b->bdat_to_data = gw_caps_has(offered, GW_CAP_CHUNKING) &&
+                      !gw_caps_has(upstream, GW_CAP_CHUNKING);
+    b->serial = !gw_caps_has(upstream, GW_CAP_PIPELINING);
+    b->enhanced_synth = !gw_caps_has(upstream, GW_CAP_ENHANCEDSTATUSCODES);
+    b->eightbit_downgrade = gw_caps_has(offered, GW_CAP_8BITMIME) &&
+                            !gw_caps_has(upstream, GW_CAP_8BITMIME);
 }
 
 size_t
@@ -80,7 +158,7 @@ gw_caps_format_ehlo(const struct gw_caps *offered, const char *hostname,
     size_t line;
     int n;
 
-    for (i = 0; i < sizeof(gw_cap_names) / sizeof(gw_cap_names[0]); i++) {
+    for (i = 0; i < GW_CAP_NNAMES; i++) {
         if (gw_caps_has(offered, gw_cap_names[i].flag)) {
             nlines++;
         }
@@ -92,7 +170,7 @@ gw_caps_format_ehlo(const struct gw_caps *offered, const char *hostname,
     }
     o = (size_t)n;
     line = 0;
-    for (i = 0; i < sizeof(gw_cap_names) / sizeof(gw_cap_names[0]); i++) {
+    for (i = 0; i < GW_CAP_NNAMES; i++) {
         const struct gw_cap_name *cn = &gw_cap_names[i];
 
         if (!gw_caps_has(offered, cn->flag)) {
@@ -103,6 +181,11 @@ gw_caps_format_ehlo(const struct gw_caps *offered, const char *hostname,
             n = snprintf((char *)dst + o, cap - o, "250%cSIZE %llu\r\n",
                          line == nlines ? ' ' : '-',
                          (unsigned long long)offered->size_max);
+        } else if (cn->flag == GW_CAP_LIMITS) {
+            n = snprintf((char *)dst + o, cap - o,
+                         "250%cLIMITS RCPTMAX=%zu MAILMAX=%zu\r\n",
+                         line == nlines ? ' ' : '-', offered->rcptmax,
+                         offered->mailmax);
         } else {
             n = snprintf((char *)dst + o, cap - o, "250%c%s\r\n",
                          line == nlines ? ' ' : '-', cn->keyword);

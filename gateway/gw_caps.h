@@ -24,11 +24,45 @@
 #define GW_CAP_XCLIENT 0x0400u
 #define GW_CAP_XFORWARD 0x0800u
 #define GW_CAP_REQUIRETLS 0x1000u
+#define GW_CAP_LIMITS 0x2000u
+
+/* What ehlo.advertise may hold, and its default (all of it). */
+#define GW_CAPS_ADVERTISABLE                                                   \
+    (GW_CAP_PIPELINING | GW_CAP_SIZE | GW_CAP_8BITMIME |                       \
+     GW_CAP_ENHANCEDSTATUSCODES | GW_CAP_CHUNKING | GW_CAP_LIMITS)
+/* What ehlo.pass may hold, and its default (all of it). */
+#define GW_CAPS_PASSABLE (GW_CAP_DSN | GW_CAP_SMTPUTF8 | GW_CAP_BINARYMIME)
+
+/* The keyword for one GW_CAP_* flag ("CHUNKING"), or NULL. */
+const char *gw_caps_keyword(uint32_t flag);
+/* The GW_CAP_* flag for a keyword (case-insensitive), or 0. */
+uint32_t gw_caps_flag(const char *keyword);
 
 struct gw_caps {
     uint32_t flags;
     uint64_t size_max; /* SIZE parameter; 0 = none given (no limit) */
+    size_t rcptmax;    /* LIMITS RCPTMAX= (offered list only) */
+    size_t mailmax;    /* LIMITS MAILMAX= (offered list only) */
     bool known;        /* filled from a real EHLO reply */
+};
+
+struct gw_ehlo_cfg;
+
+/* Everything the offered list depends on: it is a pure function of this. */
+struct gw_offer_input {
+    const struct gw_ehlo_cfg *ehlo; /* the config's ehlo section */
+    const struct gw_caps *upstream; /* last known upstream list */
+    uint64_t message_size;          /* limits.message_size */
+    size_t rcptmax;                 /* limits.recipients */
+    size_t mailmax;                 /* limits.messages_per_session */
+};
+
+/* What must be bridged for a transaction, from (offered, upstream). */
+struct gw_bridge {
+    bool bdat_to_data;       /* client BDAT, upstream without CHUNKING */
+    bool serial;             /* upstream without PIPELINING */
+    bool enhanced_synth;     /* upstream without ENHANCEDSTATUSCODES */
+    bool eightbit_downgrade; /* upstream without 8BITMIME */
 };
 
 static inline bool
@@ -43,13 +77,20 @@ gw_caps_has(const struct gw_caps *c, uint32_t flag)
 void gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len);
 
 /*
- * What a client is offered: PIPELINING, ENHANCEDSTATUSCODES and 8BITMIME
- * (Postern implements them on the client leg whatever the upstream does),
- * SIZE with the smaller of `message_size` and the upstream's SIZE when
- * known.
+ * What a client is offered, a pure function of `in`:
+ *  - ehlo.advertise (keywords Postern implements or bridges itself);
+ *  - ehlo.pass keywords that the upstream offers too (BINARYMIME also
+ *    needs CHUNKING on both sides: binary content cannot become DATA);
+ *  - minus ehlo.drop patterns;
+ *  - SIZE with the smaller of message_size and the upstream's SIZE;
+ *  - LIMITS with RCPTMAX and MAILMAX (RFC 9422).
+ * An upstream list not known yet counts as empty.
  */
-void gw_caps_offer(struct gw_caps *offered, const struct gw_caps *upstream,
-                   uint64_t message_size);
+void gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in);
+
+/* What a transaction must bridge, given what was offered. */
+void gw_caps_bridge(struct gw_bridge *b, const struct gw_caps *offered,
+                    const struct gw_caps *upstream);
 
 /* The effective maximum message size for a transaction (same rule). */
 uint64_t gw_caps_size_limit(const struct gw_caps *upstream,

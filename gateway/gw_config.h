@@ -84,6 +84,29 @@ struct gw_timeouts_cfg {           /* all durations, in milliseconds */
     uint64_t upstream_idle;        /* timeouts.upstream_idle */
 };
 
+enum gw_eightbit {
+    GW_EIGHTBIT_PASS = 0, /* default: 8-bit content goes to a 7-bit
+                             upstream as it is (logged) */
+    GW_EIGHTBIT_REJECT,   /* 554 5.6.3 */
+};
+
+#define GW_EHLO_MAX_DROP 16
+
+struct gw_ehlo_cfg {
+    /* ehlo.advertise: keywords Postern implements or bridges itself and
+     * offers whatever the upstream does; GW_CAP_* flags (gw_caps.h) from
+     * PIPELINING SIZE 8BITMIME ENHANCEDSTATUSCODES CHUNKING LIMITS. */
+    uint32_t advertise;
+    /* ehlo.pass: keywords offered when, and only when, the upstream offers
+     * them (their parameters are validated and relayed): DSN SMTPUTF8
+     * BINARYMIME. */
+    uint32_t pass;
+    /* ehlo.drop: glob patterns (case-insensitive) never offered. */
+    char drop[GW_EHLO_MAX_DROP][GW_NAME_MAX];
+    size_t ndrop;
+    enum gw_eightbit eightbit; /* ehlo.eightbit: pass | reject */
+};
+
 struct gw_config {
     unsigned refs;
     char source[256];              /* file path, or "<command line>" */
@@ -97,6 +120,7 @@ struct gw_config {
     size_t nupstreams;
     struct gw_limits_cfg limits;
     struct gw_timeouts_cfg timeouts;
+    struct gw_ehlo_cfg ehlo;       /* key ehlo */
 };
 
 /* Collected configuration errors, each already formatted as

@@ -27,7 +27,10 @@
 /* States in which command lines are read. */
 #define GW_IN_CMD_STATES                                                       \
     (GW_IN_BIT(GW_IN_GREETED) | GW_IN_BIT(GW_IN_READY) |                       \
-     GW_IN_BIT(GW_IN_MAIL) | GW_IN_BIT(GW_IN_RCPT))
+     GW_IN_BIT(GW_IN_MAIL) | GW_IN_BIT(GW_IN_RCPT) | GW_IN_BIT(GW_IN_CHUNK))
+
+/* "BDAT nnn\r\n" framing room reserved ahead of a re-chunked piece. */
+#define GW_IN_BDAT_HEADER 24
 #define GW_IN_TX_STATES (GW_IN_BIT(GW_IN_MAIL) | GW_IN_BIT(GW_IN_RCPT))
 
 struct gw_in_cmd {
@@ -52,13 +55,23 @@ static void gw_in_noop(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_quit(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_vrfy(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_help(struct gw_session *s, const struct gw_cmd *cmd);
+static void gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_not_offered(struct gw_session *s, const struct gw_cmd *cmd);
+static bool gw_in_chunk_body(struct gw_session *s);
+static bool gw_in_skip(struct gw_session *s);
+static void gw_in_chunk_done(struct gw_session *s);
+static void gw_in_body_failed(struct gw_session *s);
 static void gw_in_unknown(struct gw_session *s, const struct gw_cmd *cmd);
 static bool gw_in_body(struct gw_session *s);
 static void gw_in_body_done(struct gw_session *s);
+struct gw_rcpt_check {
+    struct gw_mail_args args;
+    struct gw_rcpt_params params;
+    struct gw_in_verdict v;
+};
+
 static bool gw_in_rcpt_check(struct gw_session *s, const struct gw_cmd *cmd,
-                             struct gw_mail_args *args,
-                             struct gw_in_verdict *v);
+                             struct gw_rcpt_check *rc);
 static void gw_in_send_mail(struct gw_session *s);
 static void gw_in_reset_tx(struct gw_session *s, const char *outcome);
 static bool gw_in_waits_for_upstream(const struct gw_session *s);
@@ -71,7 +84,8 @@ static const struct gw_in_cmd gw_in_cmds[GW_VERB_COUNT] = {
     [GW_VERB_MAIL] = {GW_VERB_MAIL, GW_IN_BIT(GW_IN_READY), gw_in_mail},
     [GW_VERB_RCPT] = {GW_VERB_RCPT, GW_IN_TX_STATES, gw_in_rcpt},
     [GW_VERB_DATA] = {GW_VERB_DATA, GW_IN_BIT(GW_IN_RCPT), gw_in_data},
-    [GW_VERB_BDAT] = {GW_VERB_BDAT, GW_IN_ALL, gw_in_not_offered},
+    /* BDAT checks its own sequence: a refused chunk must still be read */
+    [GW_VERB_BDAT] = {GW_VERB_BDAT, GW_IN_ALL, gw_in_bdat},
     [GW_VERB_RSET] = {GW_VERB_RSET, GW_IN_ALL, gw_in_rset},
     [GW_VERB_NOOP] = {GW_VERB_NOOP, GW_IN_ALL, gw_in_noop},
     [GW_VERB_QUIT] = {GW_VERB_QUIT, GW_IN_ALL, gw_in_quit},
@@ -102,6 +116,21 @@ gw_in_enter(struct gw_session *s, enum gw_in_state st)
     s->state = st;
 }
 
+static const char *
+gw_in_body_error_name(enum gw_body_error e)
+{
+    switch (e) {
+    case GW_BODY_E_TOO_BIG:
+        return "size";
+    case GW_BODY_E_BARE_NL:
+        return "bare_newline";
+    case GW_BODY_E_8BIT:
+        return "8bit";
+    default:
+        return "discard";
+    }
+}
+
 /* A local error reply that counts against the session's error budget. */
 static void
 gw_in_error(struct gw_session *s, int code, const char *enh, const char *text)
@@ -112,6 +141,13 @@ gw_in_error(struct gw_session *s, int code, const char *enh, const char *text)
     }
 }
 
+/* May one more command go to the upstream now (its pipelining window)? */
+static bool
+gw_in_up_has_room(const struct gw_session *s)
+{
+    return s->up == NULL || gw_up_pending(s->up) < gw_up_window(s->up);
+}
+
 /* Is the session waiting for the upstream (so the client is not idle)? */
 static bool
 gw_in_waits_for_upstream(const struct gw_session *s)
@@ -119,7 +155,12 @@ gw_in_waits_for_upstream(const struct gw_session *s)
     if (s->tx != NULL && !s->tx->mail_sent) {
         return true; /* MAIL held until the upstream is ready */
     }
-    if (s->up != NULL && gw_up_pending(s->up) > 0) {
+    /* Only replies the client will see order its replies; our own
+     * (internal RSET, re-chunked BDAT pieces) do not. */
+    if (s->up != NULL && gw_up_pending_replies(s->up) > 0) {
+        return true;
+    }
+    if (s->tx != NULL && s->tx->bdat_await_354) {
         return true;
     }
     return s->state == GW_IN_EOM || s->state == GW_IN_CONNECT;
@@ -134,8 +175,7 @@ static bool
 gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
 {
     struct gw_cmd cmd;
-    struct gw_mail_args args;
-    struct gw_in_verdict v;
+    struct gw_rcpt_check rc;
     size_t pending;
 
     if (s->tx == NULL || !s->tx->mail_sent || s->tx->mail_failed ||
@@ -152,7 +192,7 @@ gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
         gw_conn_out_space(&s->client) < GW_IN_REPLY_RESERVE * (pending + 2)) {
         return false;
     }
-    return gw_in_rcpt_check(s, &cmd, &args, &v);
+    return gw_in_rcpt_check(s, &cmd, &rc);
 }
 
 static void
@@ -195,8 +235,12 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
     def->run(s, &cmd);
 }
 
-void
-gw_in_pump(struct gw_session *s)
+/*
+ * Runs the machine over buffered input until it must wait: for input, for
+ * the upstream, or for output room. Returns true only in the last case.
+ */
+static bool
+gw_in_run(struct gw_session *s)
 {
     struct gw_conn *c = &s->client;
     struct gw_line_reader peek;
@@ -205,26 +249,32 @@ gw_in_pump(struct gw_session *s)
 
     while (!s->closing) {
         if (s->tx != NULL && !s->tx->mail_sent && s->up != NULL &&
-            gw_up_is_ready(s->up)) {
+            gw_up_is_ready(s->up) && gw_in_up_has_room(s)) {
             gw_in_send_mail(s);
             continue;
         }
-        if (s->state == GW_IN_DATA) {
-            if (!gw_in_body(s)) {
-                break;
+        if (s->state == GW_IN_DATA || s->state == GW_IN_BDAT ||
+            s->state == GW_IN_SKIP) {
+            if (!(s->state == GW_IN_DATA   ? gw_in_body(s)
+                  : s->state == GW_IN_BDAT ? gw_in_chunk_body(s)
+                                           : gw_in_skip(s))) {
+                return false;
             }
             continue;
         }
         if ((GW_IN_BIT(s->state) & GW_IN_CMD_STATES) == 0 ||
-            gw_conn_out_space(&s->client) < GW_IN_REPLY_RESERVE ||
-            !gw_buf_is_attached(&c->in) || gw_buf_len(&c->in) == 0) {
-            break;
+            !gw_in_up_has_room(s) || !gw_buf_is_attached(&c->in) ||
+            gw_buf_len(&c->in) == 0) {
+            return false;
+        }
+        if (gw_conn_out_space(&s->client) < GW_IN_REPLY_RESERVE) {
+            return true;
         }
         peek = s->lines;
         rc = gw_line_next(&peek, c->in.pos, gw_buf_len(&c->in), &line);
         if (rc == GW_PARSE_AGAIN) {
             if (line.consumed == 0) {
-                break;
+                return false;
             }
             s->lines = peek;
             gw_conn_consume(c, line.consumed);
@@ -232,7 +282,7 @@ gw_in_pump(struct gw_session *s)
         }
         if (gw_in_waits_for_upstream(s) &&
             (rc != GW_PARSE_OK || !gw_in_can_pipeline(s, &line))) {
-            break; /* answered in order once the upstream has replied */
+            return false; /* answered in order once the upstream replied */
         }
         s->lines = peek;
         if (rc == GW_PARSE_TOOLONG) {
@@ -243,15 +293,30 @@ gw_in_pump(struct gw_session *s)
         gw_in_dispatch(s, &line);
         gw_conn_consume(c, line.consumed);
     }
-    if (s->closing) {
-        return;
-    }
-    gw_conn_flush(c);
+    return false;
+}
+
+void
+gw_in_pump(struct gw_session *s)
+{
+    struct gw_conn *c = &s->client;
+    bool out_full;
+
+    do {
+        out_full = gw_in_run(s);
+        if (s->closing) {
+            return;
+        }
+        /* a flush that completes at once brings no drain event: go on */
+        gw_conn_flush(c);
+    } while (out_full && !c->error &&
+             gw_conn_out_space(c) >= GW_IN_REPLY_RESERVE);
     gw_conn_want_read(c, true);
     if (gw_in_waits_for_upstream(s)) {
         gw_conn_timeout(c, 0); /* the upstream's timers run instead */
     } else {
-        gw_conn_timeout(c, s->state == GW_IN_DATA
+        gw_conn_timeout(c, (s->state == GW_IN_DATA ||
+                            s->state == GW_IN_BDAT || s->state == GW_IN_SKIP)
                                ? s->cfg->timeouts.data_block
                                : s->cfg->timeouts.command);
     }
@@ -279,7 +344,7 @@ gw_in_reset_tx(struct gw_session *s, const char *outcome)
 static void
 gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
 {
-    struct gw_caps offered;
+    struct gw_offer_input in;
     uint8_t buf[1024];
     size_t n;
     int rc = gw_helo_parse(cmd->args, cmd->args_len);
@@ -300,37 +365,32 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     }
     s->esmtp = (cmd->verb == GW_VERB_EHLO);
     gw_in_enter(s, GW_IN_READY);
+    memset(&s->offered, 0, sizeof(s->offered));
     if (!s->esmtp) {
+        /* HELO: no extensions, so every MAIL/RCPT parameter is 555 */
         gw_session_reply(s, 250, "", s->cfg->hostname);
         return;
     }
-    gw_caps_offer(&offered, &s->w->up_caps[s->upstream_block],
-                  s->cfg->limits.message_size);
-    n = gw_caps_format_ehlo(&offered, s->cfg->hostname, buf, sizeof(buf));
+    in.ehlo = &s->cfg->ehlo;
+    in.upstream = &s->w->up_caps[s->upstream_block];
+    in.message_size = s->cfg->limits.message_size;
+    in.rcptmax = s->cfg->limits.recipients;
+    in.mailmax = s->cfg->limits.messages_per_session;
+    gw_caps_offer(&s->offered, &in);
+    n = gw_caps_format_ehlo(&s->offered, s->cfg->hostname, buf, sizeof(buf));
     GW_ASSERT(n > 0);
     if (gw_conn_write(&s->client, buf, n) != 0) {
         gw_session_close(s, "client output full", false);
     }
 }
 
-/* Non-ASCII addresses need SMTPUTF8, which is not offered yet. */
-static bool
-gw_in_path_ok(struct gw_session *s, const struct gw_path *p)
-{
-    (void)s;
-    return !p->has_8bit;
-}
-
 static void
 gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
 {
     struct gw_mail_args args;
-    struct gw_parse_error err;
-    uint64_t limit = gw_caps_size_limit(&s->w->up_caps[s->upstream_block],
-                                        s->cfg->limits.message_size);
-    uint64_t size = 0;
-    bool body_8bit = false;
-    size_t i;
+    struct gw_parse_error perr;
+    struct gw_mail_params params;
+    struct gw_esmtp_error err;
     int rc;
 
     if (s->messages >= s->cfg->limits.messages_per_session) {
@@ -339,45 +399,14 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
                                "message limit");
         return;
     }
-    rc = gw_mail_parse(cmd->args, cmd->args_len, &args, &err);
+    rc = gw_mail_parse(cmd->args, cmd->args_len, &args, &perr);
     if (rc != GW_PARSE_OK) {
-        gw_in_error(s, 501, err.in_path ? "5.1.7" : "5.5.4", err.why);
+        gw_in_error(s, 501, perr.in_path ? "5.1.7" : "5.5.4", perr.why);
         return;
     }
-    if (!gw_in_path_ok(s, &args.path)) {
-        gw_in_error(s, 553, "5.6.7",
-                    "Non-ASCII address not accepted without SMTPUTF8");
-        return;
-    }
-    for (i = 0; i < args.nparams; i++) {
-        const struct gw_param *p = &args.params[i];
-
-        if (!s->esmtp) {
-            gw_in_error(s, 555, "5.5.4", "Parameters need EHLO");
-            return;
-        }
-        if (gw_str_ieq(p->key, p->key_len, "SIZE")) {
-            if (p->value == NULL ||
-                !gw_str_to_u64(p->value, p->value_len, &size)) {
-                gw_in_error(s, 501, "5.5.4", "Bad SIZE value");
-                return;
-            }
-        } else if (gw_str_ieq(p->key, p->key_len, "BODY") &&
-                   p->value != NULL &&
-                   (gw_str_ieq(p->value, p->value_len, "7BIT") ||
-                    gw_str_ieq(p->value, p->value_len, "8BITMIME"))) {
-            body_8bit = gw_str_ieq(p->value, p->value_len, "8BITMIME");
-        } else if (gw_str_ieq(p->key, p->key_len, "BODY")) {
-            gw_in_error(s, 501, "5.5.4", "Bad BODY value");
-            return;
-        } else {
-            gw_in_error(s, 555, "5.5.4", "Unsupported MAIL parameter");
-            return;
-        }
-    }
-    if (size > limit) {
-        gw_in_error(s, 552, "5.3.4",
-                    "Message size exceeds fixed maximum message size");
+    if (!gw_esmtp_mail_check(&args, &s->offered, s->offered.size_max,
+                             &params, &err)) {
+        gw_in_error(s, err.code, err.enh, err.text);
         return;
     }
     if (!gw_session_upstream_open(s)) {
@@ -391,40 +420,44 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
         return;
     }
     s->tx->mail = args.path;
-    s->tx->size_declared = size;
-    s->tx->body_8bit = body_8bit;
+    s->tx->params = params;
     s->tx->started_ms = gw_now_ms();
     gw_in_enter(s, GW_IN_MAIL);
     /* The MAIL goes out from the pump as soon as the upstream is ready. */
 }
 
-/* Rebuilt from the parsed path: client bytes are never copied through. */
+/*
+ * Rebuilt from the parsed path and checked parameters: client bytes are
+ * never copied through. Runs once the upstream's capabilities are known,
+ * which is when the 8-bit decision can be made.
+ */
 static void
 gw_in_send_mail(struct gw_session *s)
 {
     struct gw_tx *tx = s->tx;
     const struct gw_caps *caps = gw_up_caps(s->up);
-    char line[GW_MAX_PATH + 96];
-    int n;
+    struct gw_bridge bridge;
+    char line[GW_MAX_PATH + 256];
+    size_t n;
 
-    n = snprintf(line, sizeof(line), "MAIL FROM:<%s>", tx->mail.addr);
-    if (tx->size_declared > 0 && gw_caps_has(caps, GW_CAP_SIZE)) {
-        n += snprintf(line + n, sizeof(line) - (size_t)n, " SIZE=%llu",
-                      (unsigned long long)tx->size_declared);
-    }
-    if (tx->body_8bit) {
-        if (gw_caps_has(caps, GW_CAP_8BITMIME)) {
-            n += snprintf(line + n, sizeof(line) - (size_t)n,
-                          " BODY=8BITMIME");
-        } else {
-            /* Most legacy MTAs are 8-bit clean; see docs/architecture.md. */
-            gw_log(GW_LOG_INFO, s->sid,
-                   "event=8bitmime_downgrade upstream=%s action=pass",
-                   gw_up_addr(s->up));
+    gw_caps_bridge(&bridge, &s->offered, caps);
+    if (tx->params.body == GW_BODY_TYPE_8BITMIME && bridge.eightbit_downgrade) {
+        if (s->cfg->ehlo.eightbit == GW_EIGHTBIT_REJECT) {
+            tx->mail_sent = true; /* answered here: nothing goes upstream */
+            gw_session_reply(s, 554, "5.6.3",
+                             "Upstream cannot accept 8-bit content");
+            gw_session_tx_end(s, "rejected", NULL, 554);
+            return;
         }
+        /* Most legacy MTAs are 8-bit clean; see docs/architecture.md. */
+        gw_log(GW_LOG_INFO, s->sid,
+               "event=8bitmime_downgrade upstream=%s action=pass",
+               gw_up_addr(s->up));
     }
-    GW_ASSERT(n > 0 && (size_t)n < sizeof(line));
-    if (gw_up_send(s->up, GW_VERB_MAIL, false, line, (size_t)n) != 0) {
+    n = gw_esmtp_mail_line(line, sizeof(line), &tx->mail, &tx->params, caps);
+    GW_ASSERT(n > 0);
+    if (gw_up_send(s->up, GW_VERB_MAIL, false, line, n) != 0) {
+        tx->mail_sent = true;
         gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
         gw_session_tx_end(s, "local-error", NULL, 451);
         return;
@@ -432,47 +465,47 @@ gw_in_send_mail(struct gw_session *s)
     tx->mail_sent = true;
 }
 
+/* Everything that decides a RCPT locally, without side effects: so a
+ * pipelined RCPT can be checked before it is allowed to run early. */
 static bool
 gw_in_rcpt_check(struct gw_session *s, const struct gw_cmd *cmd,
-                 struct gw_mail_args *args, struct gw_in_verdict *v)
+                 struct gw_rcpt_check *rc)
 {
-    struct gw_parse_error err;
-    int rc = gw_rcpt_parse(cmd->args, cmd->args_len, args, &err);
+    struct gw_parse_error perr;
+    struct gw_esmtp_error err;
 
-    memset(v, 0, sizeof(*v));
-    if (rc != GW_PARSE_OK) {
-        v->code = 501;
-        v->enh = err.in_path ? "5.1.3" : "5.5.4";
-        v->text = err.why;
-    } else if (!gw_in_path_ok(s, &args->path)) {
-        v->code = 553;
-        v->enh = "5.6.7";
-        v->text = "Non-ASCII address not accepted without SMTPUTF8";
-    } else if (args->nparams > 0) {
-        v->code = 555;
-        v->enh = "5.5.4";
-        v->text = "Unsupported RCPT parameter";
+    memset(&rc->v, 0, sizeof(rc->v));
+    if (gw_rcpt_parse(cmd->args, cmd->args_len, &rc->args, &perr) !=
+        GW_PARSE_OK) {
+        rc->v.code = 501;
+        rc->v.enh = perr.in_path ? "5.1.3" : "5.5.4";
+        rc->v.text = perr.why;
+    } else if (!gw_esmtp_rcpt_check(&rc->args, &s->offered,
+                                    s->tx->params.smtputf8, &rc->params,
+                                    &err)) {
+        rc->v.code = err.code;
+        rc->v.enh = err.enh;
+        rc->v.text = err.text;
     } else if (s->tx->rcpt_sent >= s->cfg->limits.recipients) {
-        v->code = 452;
-        v->enh = "4.5.3";
-        v->text = "Too many recipients";
+        rc->v.code = 452;
+        rc->v.enh = "4.5.3";
+        rc->v.text = "Too many recipients";
     }
-    return v->code == 0;
+    return rc->v.code == 0;
 }
 
 static void
 gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
 {
-    struct gw_mail_args args;
-    struct gw_in_verdict v;
-    char line[GW_MAX_PATH + 16];
-    int n;
+    struct gw_rcpt_check rc;
+    char line[GW_MAX_PATH + GW_ORCPT_MAX + 64];
+    size_t n;
 
-    if (!gw_in_rcpt_check(s, cmd, &args, &v)) {
-        if (v.code == 452) {
-            gw_session_reply(s, v.code, v.enh, v.text); /* not an error */
+    if (!gw_in_rcpt_check(s, cmd, &rc)) {
+        if (rc.v.code == 452) {
+            gw_session_reply(s, rc.v.code, rc.v.enh, rc.v.text);
         } else {
-            gw_in_error(s, v.code, v.enh, v.text);
+            gw_in_error(s, rc.v.code, rc.v.enh, rc.v.text);
         }
         return;
     }
@@ -487,9 +520,10 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
         gw_session_tx_end(s, "upstream-failed", NULL, 451);
         return;
     }
-    n = snprintf(line, sizeof(line), "RCPT TO:<%s>", args.path.addr);
-    GW_ASSERT(n > 0 && (size_t)n < sizeof(line));
-    if (gw_up_send(s->up, GW_VERB_RCPT, false, line, (size_t)n) != 0) {
+    n = gw_esmtp_rcpt_line(line, sizeof(line), &rc.args.path, &rc.params,
+                           gw_up_caps(s->up));
+    GW_ASSERT(n > 0);
+    if (gw_up_send(s->up, GW_VERB_RCPT, false, line, n) != 0) {
         gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
         return;
     }
@@ -504,11 +538,17 @@ gw_in_data(struct gw_session *s, const struct gw_cmd *cmd)
         gw_in_error(s, 501, "5.5.4", "Syntax: DATA");
         return;
     }
+    if (s->tx->params.body == GW_BODY_TYPE_BINARYMIME) {
+        /* RFC 3030 3: a binary body can only be sent with BDAT */
+        gw_in_error(s, 503, "5.5.1", "BODY=BINARYMIME requires BDAT");
+        return;
+    }
     if (s->tx->rcpt_ok == 0) {
         /* RFC 2920 3.1: no 354 when every RCPT was refused */
         gw_in_error(s, 554, "5.5.1", "No valid recipients");
         return;
     }
+    s->tx->body_kind = GW_TX_BODY_DATA;
     if (s->up == NULL ||
         gw_up_send(s->up, GW_VERB_DATA, false, "DATA", 4) != 0) {
         gw_session_reply(s, 451, "4.4.2",
@@ -546,9 +586,7 @@ gw_in_body(struct gw_session *s)
         /* Abort the upstream transaction: no terminator ever follows, so
          * the partial message can never be delivered. */
         gw_log(GW_LOG_INFO, s->sid, "event=upstream_abort reason=%s",
-               b->error == GW_BODY_E_TOO_BIG   ? "size"
-               : b->error == GW_BODY_E_BARE_NL ? "bare_newline"
-                                               : "discard");
+               gw_in_body_error_name(b->error));
         gw_up_close(s->up, false);
         s->up = NULL;
     } else if (s->up != NULL) {
@@ -566,11 +604,26 @@ gw_in_body_done(struct gw_session *s)
 {
     switch (s->tx->body.error) {
     case GW_BODY_OK:
-        if (s->up != NULL && gw_up_expect_eom(s->up) == 0) {
+        if (s->up != NULL && gw_up_expect(s->up, GW_VERB_DATA, true, false) == 0) {
             gw_in_enter(s, GW_IN_EOM);
             return;
         }
         break;
+    default:
+        gw_in_body_failed(s);
+        return;
+    }
+    gw_session_reply(s, 451, "4.4.2",
+                     "Upstream connection lost, try again later");
+    gw_session_tx_end(s, "upstream-failed", NULL, 451);
+}
+
+/* The local reply for a body that failed on its way; ends the transaction.
+ * The upstream was already aborted (it never got a terminator). */
+static void
+gw_in_body_failed(struct gw_session *s)
+{
+    switch (s->tx->body.error) {
     case GW_BODY_E_TOO_BIG:
         gw_session_reply(s, 552, "5.3.4",
                          "Message size exceeds fixed maximum message size");
@@ -581,12 +634,338 @@ gw_in_body_done(struct gw_session *s)
                          "Message contains bare CR or bare LF");
         gw_session_tx_end(s, "rejected", NULL, 550);
         return;
-    case GW_BODY_E_DISCARD:
-        break;
+    case GW_BODY_E_8BIT:
+        gw_session_reply(s, 554, "5.6.3",
+                         "Upstream cannot accept 8-bit content");
+        gw_session_tx_end(s, "rejected", NULL, 554);
+        return;
+    default:
+        gw_session_reply(s, 451, "4.4.2",
+                         "Upstream connection lost, try again later");
+        gw_session_tx_end(s, "upstream-failed", NULL, 451);
+        return;
     }
-    gw_session_reply(s, 451, "4.4.2",
-                     "Upstream connection lost, try again later");
-    gw_session_tx_end(s, "upstream-failed", NULL, 451);
+}
+
+bool
+gw_in_reject_8bit(const struct gw_session *s)
+{
+    struct gw_bridge bridge;
+
+    if (s->up == NULL || s->cfg->ehlo.eightbit != GW_EIGHTBIT_REJECT) {
+        return false;
+    }
+    gw_caps_bridge(&bridge, &s->offered, gw_up_caps(s->up));
+    return bridge.eightbit_downgrade;
+}
+
+/* --- BDAT (RFC 3030) --- */
+
+/* "BDAT" SP chunk-size [SP "LAST"]; the size is below 2^63. */
+static bool
+gw_in_bdat_parse(const struct gw_cmd *cmd, uint64_t *size, bool *last)
+{
+    const uint8_t *p = cmd->args;
+    size_t len = cmd->args_len;
+    size_t n = 0;
+
+    while (n < len && gw_is_digit(p[n])) {
+        n++;
+    }
+    if (n == 0 || n > 19 || !gw_str_to_u64(p, n, size) ||
+        *size >= (1ULL << 63)) {
+        return false;
+    }
+    *last = false;
+    if (n == len) {
+        return true;
+    }
+    while (n < len && p[n] == ' ') {
+        n++;
+    }
+    if (gw_str_ieq(p + n, len - n, "LAST")) {
+        *last = true;
+        return true;
+    }
+    return false;
+}
+
+/* Refuses a chunk: the reply now, then its bytes are read and dropped. */
+static void
+gw_in_bdat_refuse(struct gw_session *s, uint64_t size, int code,
+                  const char *enh, const char *text)
+{
+    gw_in_error(s, code, enh, text);
+    if (s->closing) {
+        return;
+    }
+    s->skip_left = size;
+    s->skip_return = s->state;
+    gw_in_enter(s, GW_IN_SKIP);
+}
+
+static void
+gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
+{
+    struct gw_tx *tx = s->tx;
+    const struct gw_caps *caps;
+    struct gw_bridge bridge;
+    uint64_t size;
+    bool last;
+    bool binary;
+
+    if (!gw_in_bdat_parse(cmd, &size, &last)) {
+        /* without a size we cannot tell chunk bytes from commands */
+        gw_in_error(s, 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
+        return;
+    }
+    if (!s->esmtp || tx == NULL ||
+        (s->state != GW_IN_RCPT && s->state != GW_IN_CHUNK)) {
+        gw_in_bdat_refuse(s, size, 503, "5.5.1",
+                          tx == NULL ? "Need MAIL before BDAT"
+                                     : "Need RCPT before BDAT");
+        return;
+    }
+    if (tx->rcpt_ok == 0) {
+        gw_in_bdat_refuse(s, size, 554, "5.5.1", "No valid recipients");
+        return;
+    }
+    if (s->up == NULL) {
+        gw_session_tx_end(s, "upstream-failed", NULL, 451);
+        gw_in_bdat_refuse(s, size, 451, "4.4.2",
+                          "Upstream connection lost, try again later");
+        return;
+    }
+    tx->chunk_size = size;
+    tx->chunk_left = size;
+    tx->chunk_last = last;
+    if (tx->body_kind == GW_TX_BODY_NONE) {
+        caps = gw_up_caps(s->up);
+        gw_caps_bridge(&bridge, &s->offered, caps);
+        tx->body_kind = GW_TX_BODY_BDAT;
+        tx->bdat_passthrough = !bridge.bdat_to_data;
+        binary = (tx->params.body == GW_BODY_TYPE_BINARYMIME);
+        if (binary && !tx->bdat_passthrough) {
+            gw_in_reset_tx(s, "rejected");
+            gw_in_bdat_refuse(s, size, 554, "5.6.1",
+                              "Upstream cannot take binary content");
+            return;
+        }
+        gw_body_init_chunked(&tx->body,
+                             tx->bdat_passthrough ? GW_BODY_ENC_RAW
+                                                  : GW_BODY_ENC_DATA,
+                             binary, s->cfg->bare_newlines,
+                             gw_caps_size_limit(caps,
+                                                s->cfg->limits.message_size));
+        tx->body.reject_8bit = gw_in_reject_8bit(s);
+        if (!tx->bdat_passthrough) {
+            /* bridge to DATA: the chunk waits for the upstream's 354 */
+            if (gw_up_send(s->up, GW_VERB_DATA, false, "DATA", 4) != 0) {
+                gw_in_reset_tx(s, "local-error");
+                gw_in_bdat_refuse(s, size, 451, "4.3.0",
+                                  "Local error, try again later");
+                return;
+            }
+            tx->bdat_await_354 = true;
+        }
+    }
+    gw_in_enter(s, GW_IN_BDAT);
+}
+
+/*
+ * Passing BDAT through to a CHUNKING upstream, each piece is framed as its
+ * own "BDAT n" once its size after the filters is known: the filters may
+ * change the length (bare LF -> CRLF), so the client's chunk sizes cannot
+ * be reused. The piece is produced GW_IN_BDAT_HEADER bytes further on in
+ * the upstream's output buffer (a view), then moved down behind its
+ * header: one bounded buffer, no copy of the message.
+ */
+static bool
+gw_in_piece_begin(struct gw_session *s, struct gw_buf *out,
+                  struct gw_buf *view)
+{
+    if (!gw_in_up_has_room(s) ||
+        gw_buf_space(out) < GW_IN_BDAT_HEADER + GW_BODY_SLACK + 64) {
+        return false; /* the upstream's replies or writes must catch up */
+    }
+    view->start = out->last + GW_IN_BDAT_HEADER;
+    view->pos = view->start;
+    view->last = view->start;
+    view->end = out->end;
+    return true;
+}
+
+static void
+gw_in_piece_commit(struct gw_session *s, struct gw_buf *out,
+                   const struct gw_buf *view)
+{
+    char hdr[GW_IN_BDAT_HEADER];
+    size_t m = gw_buf_len(view);
+    int h;
+
+    if (m == 0 || s->tx->body.error != GW_BODY_OK) {
+        return;
+    }
+    h = snprintf(hdr, sizeof(hdr), "BDAT %zu\r\n", m);
+    GW_ASSERT(h > 0 && (size_t)h <= GW_IN_BDAT_HEADER);
+    memmove(out->last + h, view->start, m);
+    memcpy(out->last, hdr, (size_t)h);
+    out->last += (size_t)h + m;
+    if (gw_up_expect(s->up, GW_VERB_BDAT, false, true) != 0) {
+        gw_body_discard(&s->tx->body);
+    }
+}
+
+/* Feeds chunk bytes towards the upstream; returns the bytes consumed. */
+static size_t
+gw_in_chunk_feed(struct gw_session *s, const uint8_t *p, size_t len)
+{
+    struct gw_tx *tx = s->tx;
+    struct gw_buf *out = NULL;
+    struct gw_buf view;
+    size_t n;
+
+    if (s->up != NULL && tx->body.error == GW_BODY_OK) {
+        out = gw_up_body_out(s->up);
+    }
+    if (out == NULL || !tx->bdat_passthrough) {
+        return gw_body_feed_chunk(&tx->body, p, len, out);
+    }
+    if (!gw_in_piece_begin(s, out, &view)) {
+        return 0;
+    }
+    n = gw_body_feed_chunk(&tx->body, p, len, &view);
+    gw_in_piece_commit(s, out, &view);
+    return n;
+}
+
+static bool
+gw_in_chunk_body(struct gw_session *s)
+{
+    struct gw_conn *c = &s->client;
+    struct gw_tx *tx = s->tx;
+    size_t avail;
+    size_t n = 0;
+
+    if (tx->bdat_await_354) {
+        return false;
+    }
+    if (tx->chunk_left > 0) {
+        if (!gw_buf_is_attached(&c->in) || gw_buf_len(&c->in) == 0) {
+            return false;
+        }
+        avail = gw_buf_len(&c->in);
+        if ((uint64_t)avail > tx->chunk_left) {
+            avail = (size_t)tx->chunk_left;
+        }
+        n = gw_in_chunk_feed(s, c->in.pos, avail);
+        gw_conn_consume(c, n);
+        tx->chunk_left -= n;
+        if (s->up != NULL && tx->body.error != GW_BODY_OK) {
+            gw_log(GW_LOG_INFO, s->sid, "event=upstream_abort reason=%s",
+                   gw_in_body_error_name(tx->body.error));
+            gw_up_close(s->up, false);
+            s->up = NULL;
+        } else if (s->up != NULL) {
+            gw_up_flush(s->up);
+        }
+        if (tx->chunk_left > 0) {
+            return n > 0;
+        }
+    }
+    gw_in_chunk_done(s);
+    return s->state != GW_IN_BDAT || n > 0;
+}
+
+/* The chunk's bytes are all in: answer it, or end the message. */
+static void
+gw_in_chunk_done(struct gw_session *s)
+{
+    struct gw_tx *tx = s->tx;
+    struct gw_buf *out;
+    char text[64];
+
+    if (tx->body.error != GW_BODY_OK || s->up == NULL) {
+        gw_in_body_failed(s); /* the transaction ends here */
+        return;
+    }
+    if (!tx->chunk_last) {
+        /* accepted into the stream (RFC 3030 2: 250 per chunk) */
+        snprintf(text, sizeof(text), "%llu octets received",
+                 (unsigned long long)tx->chunk_size);
+        gw_session_reply(s, 250, "2.0.0", text);
+        gw_in_enter(s, GW_IN_CHUNK);
+        return;
+    }
+    out = gw_up_body_out(s->up);
+    if (out == NULL || gw_buf_space(out) < GW_IN_BDAT_HEADER + 16 ||
+        !gw_in_up_has_room(s)) {
+        return; /* wait for the upstream to drain */
+    }
+    if (tx->bdat_passthrough) {
+        struct gw_buf view;
+
+        /* a CR held by the filter still needs its own piece */
+        if (!gw_in_piece_begin(s, out, &view)) {
+            return;
+        }
+        gw_body_finish(&tx->body, &view);
+        gw_in_piece_commit(s, out, &view);
+        if (gw_buf_space(out) < 16) {
+            gw_in_body_failed(s);
+            return;
+        }
+        gw_buf_append(out, "BDAT 0 LAST\r\n", 13);
+    } else {
+        gw_body_finish(&tx->body, out);
+    }
+    if (gw_up_expect(s->up, GW_VERB_BDAT, true, false) != 0) {
+        gw_in_body_failed(s);
+        return;
+    }
+    gw_in_enter(s, GW_IN_EOM);
+}
+
+void
+gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r)
+{
+    uint8_t buf[GW_MAX_REPLY_TEXT * 2 + 64];
+    size_t n = gw_reply_map(buf, sizeof(buf), r, GW_VERB_BDAT, false);
+    uint64_t left = s->tx->chunk_left;
+
+    if (n == 0 || gw_conn_write(&s->client, buf, n) != 0) {
+        gw_session_close(s, "client output full", false);
+        return;
+    }
+    gw_in_reset_tx(s, "rejected");
+    s->skip_left = left;
+    s->skip_return = s->state;
+    gw_in_enter(s, GW_IN_SKIP);
+    gw_in_pump(s);
+}
+
+static bool
+gw_in_skip(struct gw_session *s)
+{
+    struct gw_conn *c = &s->client;
+    size_t n;
+
+    if (s->skip_left > 0) {
+        if (!gw_buf_is_attached(&c->in) || gw_buf_len(&c->in) == 0) {
+            return false;
+        }
+        n = gw_buf_len(&c->in);
+        if ((uint64_t)n > s->skip_left) {
+            n = (size_t)s->skip_left;
+        }
+        gw_conn_consume(c, n);
+        s->skip_left -= n;
+        if (s->skip_left > 0) {
+            return true;
+        }
+    }
+    gw_in_enter(s, s->skip_return);
+    return true;
 }
 
 static void

@@ -288,6 +288,16 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
         gw_in_pump(s);
         return;
     }
+    if (verb == GW_VERB_DATA && tx != NULL && tx->bdat_await_354) {
+        /* BDAT bridged to DATA: the 354 is ours, not the client's */
+        tx->bdat_await_354 = false;
+        if (r->code == 354) {
+            gw_in_pump(s);
+            return;
+        }
+        gw_in_bdat_refused(s, r);
+        return;
+    }
     n = gw_reply_map(buf, sizeof(buf), r, verb, false);
     if (n == 0 || gw_conn_write(&s->client, buf, n) != 0) {
         gw_session_close(s, "client output full", false);
@@ -310,6 +320,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
             gw_body_init(&tx->body, s->cfg->bare_newlines,
                          gw_caps_size_limit(gw_up_caps(u),
                                             s->cfg->limits.message_size));
+            tx->body.reject_8bit = gw_in_reject_8bit(s);
             gw_in_enter(s, GW_IN_DATA);
         }
         break;

@@ -15,7 +15,9 @@
 
 #include "gateway/gw_body.h"
 #include "gateway/gw_conn.h"
+#include "gateway/gw_caps.h"
 #include "gateway/gw_config.h"
+#include "gateway/gw_esmtp.h"
 #include "gateway/gw_reply_parse.h"
 #include "gateway/gw_smtp_parse.h"
 
@@ -29,6 +31,9 @@ struct gw_upstream;
     X(MAIL)     /* MAIL given, no RCPT yet */                                 \
     X(RCPT)     /* at least one RCPT given */                                 \
     X(DATA)     /* message bytes flow into the body pipeline */               \
+    X(BDAT)     /* the bytes of a BDAT chunk flow into the pipeline */        \
+    X(CHUNK)    /* between BDAT chunks: BDAT, RSET, NOOP, QUIT */             \
+    X(SKIP)     /* discarding the bytes of a refused BDAT chunk */            \
     X(EOM)      /* end of data sent; waiting for the upstream's reply */      \
     X(QUIT)     /* final reply queued; closing */
 
@@ -38,11 +43,23 @@ enum gw_in_state { GW_IN_STATES(GW_IN_STATE_ENUM) GW_IN_STATE_COUNT };
 
 #define GW_IN_BIT(st) (1u << (st))
 
+enum gw_tx_body {
+    GW_TX_BODY_NONE = 0,
+    GW_TX_BODY_DATA,  /* the client sent DATA */
+    GW_TX_BODY_BDAT,  /* the client sent BDAT (RFC 3030) */
+};
+
 /* One mail transaction (RFC 5321 3.3), from MAIL to the final reply. */
 struct gw_tx {
     struct gw_path mail;
-    uint64_t size_declared; /* SIZE=, 0 when absent */
-    bool body_8bit;         /* BODY=8BITMIME */
+    struct gw_mail_params params; /* MAIL's checked ESMTP parameters */
+    enum gw_tx_body body_kind;
+    /* BDAT: the current chunk, and how it reaches the upstream */
+    bool bdat_passthrough;  /* upstream has CHUNKING: re-chunked BDAT */
+    bool bdat_await_354;    /* bridging to DATA: waiting for the 354 */
+    bool chunk_last;
+    uint64_t chunk_size;
+    uint64_t chunk_left;
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
     size_t rcpt_sent;       /* RCPTs relayed */
@@ -73,7 +90,10 @@ struct gw_session {
     struct gw_line_reader lines;
     char *helo;            /* EHLO/HELO argument (allocated), or NULL */
     bool esmtp;
+    struct gw_caps offered; /* what the last EHLO offered (HELO: nothing) */
     struct gw_tx *tx;
+    uint64_t skip_left;    /* GW_IN_SKIP: chunk bytes still to drop */
+    enum gw_in_state skip_return; /* the state after the skip */
     size_t errors;
     size_t messages;
     uint64_t started_ms;
@@ -93,6 +113,11 @@ void gw_session_abort(struct gw_session *s, const char *reason);
 /* Runs the inbound machine over buffered input until it must wait. */
 void gw_in_pump(struct gw_session *s);
 void gw_in_enter(struct gw_session *s, enum gw_in_state st);
+/* The upstream refused the DATA that bridges the client's BDAT: relay its
+ * reply as the BDAT's, drop the chunk's bytes, end the transaction. */
+void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
+/* Must 8-bit content be refused (ehlo.eightbit reject, 7-bit upstream)? */
+bool gw_in_reject_8bit(const struct gw_session *s);
 const char *gw_in_state_name(enum gw_in_state st);
 
 /* Queues a reply to the client (flushed at the end of the pump). */

@@ -415,6 +415,36 @@ gw_params_parse(const uint8_t *p, const uint8_t *end,
     }
 }
 
+static bool
+gw_is_upper_hex(uint8_t c)
+{
+    return gw_is_digit(c) || (c >= 'A' && c <= 'F');
+}
+
+bool
+gw_xtext_valid(const uint8_t *p, size_t len)
+{
+    size_t i;
+
+    if (len == 0) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (p[i] == '+') {
+            if (i + 2 >= len) {
+                return false; /* "+H" cut short */
+            }
+            if (!gw_is_upper_hex(p[i + 1]) || !gw_is_upper_hex(p[i + 2])) {
+                return false;
+            }
+            i += 2;
+        } else if (p[i] < 33 || p[i] > 126 || p[i] == '=') {
+            return false;
+        }
+    }
+    return true;
+}
+
 const struct gw_param *
 gw_param_find(const struct gw_mail_args *a, const char *key)
 {

@@ -102,6 +102,10 @@ int gw_rcpt_parse(const uint8_t *args, size_t len, struct gw_mail_args *out,
  */
 int gw_helo_parse(const uint8_t *args, size_t len);
 
+/* Is (p, len) xtext (RFC 3461 4): printable ASCII except '+' and '=',
+ * with "+HH" (upper-case hex) escapes? Empty is not. */
+bool gw_xtext_valid(const uint8_t *p, size_t len);
+
 /* Finds a parameter by keyword (case-insensitive); NULL when absent. */
 const struct gw_param *gw_param_find(const struct gw_mail_args *a,
                                      const char *key);

@@ -90,6 +90,54 @@ gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len)
 }
 
 bool
+gw_utf8_valid(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint8_t c = p[i];
+        size_t n;
+        uint32_t cp;
+        uint32_t min;
+        size_t k;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i <= n) {
+            return false;
+        }
+        for (k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+bool
 gw_str_to_u64(const uint8_t *p, size_t len, uint64_t *out)
 {
     uint64_t v = 0;

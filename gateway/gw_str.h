@@ -48,6 +48,10 @@ size_t gw_strlcpy(char *dst, const char *src, size_t size);
  * and ends with "..." when truncated. Always NUL-terminates. */
 void gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len);
 
+/* Is (p, len) well-formed UTF-8 (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF)? */
+bool gw_utf8_valid(const uint8_t *p, size_t len);
+
 /* Parses a decimal uint64 from all of (p, len); false on junk or overflow. */
 bool gw_str_to_u64(const uint8_t *p, size_t len, uint64_t *out);
 

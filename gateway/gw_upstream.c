@@ -481,6 +481,10 @@ gw_up_arm_timer(struct gw_upstream *u)
         case GW_VERB_RCPT:
             gw_conn_timeout(&u->conn, t->upstream_rcpt);
             return;
+        case GW_VERB_BDAT:
+            gw_conn_timeout(&u->conn, e->eom ? t->upstream_data_end
+                                             : t->upstream_data_block);
+            return;
         case GW_VERB_DATA:
             gw_conn_timeout(&u->conn, e->eom ? t->upstream_data_end
                                              : t->upstream_data);
@@ -579,11 +583,20 @@ gw_up_flush(struct gw_upstream *u)
 }
 
 int
-gw_up_expect_eom(struct gw_upstream *u)
+gw_up_expect(struct gw_upstream *u, enum gw_verb verb, bool eom,
+             bool internal)
 {
-    u->in_body = false;
+    int rc;
+
+    if (u->state != GW_UP_READY) {
+        return GW_E_LIMIT;
+    }
+    if (eom) {
+        u->in_body = false;
+    }
+    rc = gw_up_push(u, verb, eom, internal);
     gw_conn_flush(&u->conn);
-    return gw_up_push(u, GW_VERB_DATA, true, false);
+    return rc;
 }
 
 void

@@ -84,8 +84,13 @@ int gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
 struct gw_buf *gw_up_body_out(struct gw_upstream *u);
 void gw_up_flush(struct gw_upstream *u);
 
-/* After the body's terminator was written: expect the end-of-data reply. */
-int gw_up_expect_eom(struct gw_upstream *u);
+/*
+ * Queues the expectation of a reply to bytes the caller wrote itself into
+ * gw_up_body_out (the DATA terminator, with eom; a BDAT chunk it framed).
+ * eom ends the body (no more message bytes). Returns 0 or GW_E_LIMIT.
+ */
+int gw_up_expect(struct gw_upstream *u, enum gw_verb verb, bool eom,
+                 bool internal);
 
 /*
  * Ends the session. With `polite`, a QUIT is sent first unless message

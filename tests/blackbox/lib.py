@@ -347,6 +347,7 @@ class Upstream:
                 if m.get("file"):
                     with open(os.path.join(self.dir, m["file"]), "rb") as f:
                         m["content"] = f.read()
+                if m.get("raw_file"):
                     with open(os.path.join(self.dir, m["raw_file"]), "rb") as f:
                         m["raw"] = f.read()
                 out.append(m)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_caps.h"
 #include "gateway/gw_config.h"
 
 /* A valid listener and upstream (the demo layout of etc/postern.yaml),
@@ -87,7 +88,13 @@ static const char test_full_yaml[] = "hostname: mx.example.org\n"
                                      "  upstream_data: 3000ms\n"
                                      "  upstream_data_block: 1001ms\n"
                                      "  upstream_data_end: 7m\n"
-                                     "  upstream_idle: 15s\n";
+                                     "  upstream_idle: 15s\n"
+                                     "ehlo:\n"
+                                     "  advertise: [size, PIPELINING]\n"
+                                     "  pass:\n"
+                                     "    - smtputf8\n"
+                                     "  drop: \"X-*, it's\"\n"
+                                     "  eightbit: reject\n";
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -199,6 +206,20 @@ test_addr_equal(const struct gw_sockaddr *a, const struct gw_sockaddr *b)
     assert_memory_equal(&a->ss, &b->ss, a->len);
 }
 
+static void
+test_ehlo_equal(const struct gw_ehlo_cfg *a, const struct gw_ehlo_cfg *b)
+{
+    size_t i;
+
+    assert_int_equal(a->advertise, b->advertise);
+    assert_int_equal(a->pass, b->pass);
+    assert_int_equal(a->eightbit, b->eightbit);
+    assert_int_equal(a->ndrop, b->ndrop);
+    for (i = 0; i < a->ndrop; i++) {
+        assert_string_equal(a->drop[i], b->drop[i]);
+    }
+}
+
 /* Everything but refs and source. */
 static void
 test_config_equal(const struct gw_config *a, const struct gw_config *b)
@@ -212,6 +233,7 @@ test_config_equal(const struct gw_config *a, const struct gw_config *b)
     assert_int_equal(a->log_level, b->log_level);
     assert_memory_equal(&a->limits, &b->limits, sizeof(a->limits));
     assert_memory_equal(&a->timeouts, &b->timeouts, sizeof(a->timeouts));
+    test_ehlo_equal(&a->ehlo, &b->ehlo);
     assert_int_equal(a->nlisteners, b->nlisteners);
     for (i = 0; i < a->nlisteners; i++) {
         assert_string_equal(a->listeners[i].name, b->listeners[i].name);
@@ -276,7 +298,8 @@ static const struct test_case test_type_cases[] = {
     {"bool bad", "smtp:\n  disable_vrfy: maybe\n" T_BASE,
      ":2:17: smtp.disable_vrfy: expected true or false (or yes/no, on/off), "
      "got 'maybe'"},
-    {"bool number", "smtp:\n  disable_vrfy: 1\n" T_BASE, ":2:17: smtp.disable_vrfy:"},
+    {"bool number", "smtp:\n  disable_vrfy: 1\n" T_BASE,
+     ":2:17: smtp.disable_vrfy:"},
     {"bool list", "smtp:\n  disable_vrfy: [yes]\n" T_BASE,
      ":2:17: smtp.disable_vrfy: expected true or false (or yes/no, on/off), "
      "got a list"},
@@ -496,6 +519,135 @@ static const struct test_case test_structure_cases[] = {
     {"YAML document markers", "---\n" T_BASE "...\n", NULL},
 };
 
+/* The ehlo section: loads, or the first error and its position. */
+#define T_X16 "[a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p"
+#define T_P63 "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX*"
+static const struct test_case test_ehlo_cases[] = {
+    {"section empty", "ehlo:\n" T_BASE, NULL},
+    {"section null", "ehlo: ~\n" T_BASE, NULL},
+    {"section scalar", "ehlo: SIZE\n" T_BASE,
+     ":1:7: ehlo: expected a map of settings, got a single value"},
+    {"unknown key", "ehlo:\n  offer: [SIZE]\n" T_BASE,
+     ":2:3: unknown key 'offer' in ehlo"},
+    {"duplicate key", "ehlo:\n  pass: []\n  pass: [DSN]\n" T_BASE,
+     ":3:3: duplicate key 'pass' (first at 2:3)"},
+    /* advertise */
+    {"advertise any case",
+     "ehlo:\n  advertise: [Pipelining, size, 8bitmime, EnhancedStatusCodes,"
+     " chunking, LIMITS]\n" T_BASE,
+     NULL},
+    {"advertise one", "ehlo:\n  advertise: SIZE\n" T_BASE, NULL},
+    {"advertise words", "ehlo:\n  advertise: SIZE, CHUNKING LIMITS\n" T_BASE,
+     NULL},
+    {"advertise empty", "ehlo:\n  advertise: []\n" T_BASE, NULL},
+    {"advertise empty string", "ehlo:\n  advertise: ''\n" T_BASE, NULL},
+    {"advertise duplicates", "ehlo:\n  advertise: [SIZE, size, SIZE]\n" T_BASE,
+     NULL},
+    {"advertise DSN", "ehlo:\n  advertise: DSN\n" T_BASE,
+     ":2:14: ehlo.advertise: 'DSN' goes in ehlo.pass: it is offered only "
+     "when the upstream offers it"},
+    {"advertise SMTPUTF8", "ehlo:\n  advertise: [SIZE, smtputf8]\n" T_BASE,
+     ":2:21: ehlo.advertise.1: 'smtputf8' goes in ehlo.pass: it is offered "
+     "only when the upstream offers it"},
+    {"advertise BINARYMIME",
+     "ehlo:\n  advertise:\n    - SIZE\n    - BINARYMIME\n" T_BASE,
+     ":4:7: ehlo.advertise.1: 'BINARYMIME' goes in ehlo.pass: it is offered "
+     "only when the upstream offers it"},
+    {"advertise STARTTLS", "ehlo:\n  advertise: [STARTTLS]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: 'STARTTLS' is offered by the listener's TLS "
+     "settings, not by ehlo.advertise"},
+    {"advertise AUTH", "ehlo:\n  advertise: [auth]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: 'auth' is offered by the listener's TLS "
+     "settings, not by ehlo.advertise"},
+    {"advertise REQUIRETLS", "ehlo:\n  advertise: [SIZE, REQUIRETLS]\n" T_BASE,
+     ":2:21: ehlo.advertise.1: 'REQUIRETLS' is offered by the listener's TLS "
+     "settings, not by ehlo.advertise"},
+    {"advertise XCLIENT", "ehlo:\n  advertise: [XCLIENT]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: Postern cannot honour 'XCLIENT' end to end, "
+     "so it never offers it"},
+    {"advertise XFORWARD", "ehlo:\n  advertise: [XFORWARD]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: Postern cannot honour 'XFORWARD' end to end, "
+     "so it never offers it"},
+    {"advertise X-FOO", "ehlo:\n  advertise: X-FOO\n" T_BASE,
+     ":2:14: ehlo.advertise: Postern cannot honour 'X-FOO' end to end, so it "
+     "never offers it"},
+    {"advertise ETRN in words", "ehlo:\n  advertise: SIZE ETRN\n" T_BASE,
+     ":2:14: ehlo.advertise: Postern cannot honour 'ETRN' end to end, so it "
+     "never offers it"},
+    {"advertise parameter", "ehlo:\n  advertise: [SIZE=1000]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: expected EHLO keywords (a letter or digit, "
+     "then letters, digits and '-', at most 63 characters), got 'SIZE=1000'"},
+    {"advertise leading dash", "ehlo:\n  advertise: [-SIZE]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: expected EHLO keywords"},
+    {"advertise non-ASCII", "ehlo:\n  advertise: [\"SIZ\\u00c9\"]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: expected EHLO keywords (a letter or digit, "
+     "then letters, digits and '-', at most 63 characters), "
+     "got 'SIZ\\xc3\\x89'"},
+    {"advertise no value", "ehlo:\n  advertise:\n  pass: []\n" T_BASE,
+     ":2:13: ehlo.advertise: expected a list of EHLO keywords, got no value"},
+    {"advertise map", "ehlo:\n  advertise: {SIZE: 1}\n" T_BASE,
+     ":2:14: ehlo.advertise: expected a list of EHLO keywords, got a map"},
+    {"advertise element null", "ehlo:\n  advertise: [SIZE, ~]\n" T_BASE,
+     ":2:21: ehlo.advertise.1: expected an EHLO keyword, got no value"},
+    {"advertise element list", "ehlo:\n  advertise: [[SIZE]]\n" T_BASE,
+     ":2:15: ehlo.advertise.0: expected an EHLO keyword, got a list"},
+    /* pass */
+    {"pass any case", "ehlo:\n  pass: [dsn, SmtpUtf8, BINARYMIME]\n" T_BASE,
+     NULL},
+    {"pass empty", "ehlo:\n  pass: []\n" T_BASE, NULL},
+    {"pass SIZE", "ehlo:\n  pass: SIZE\n" T_BASE,
+     ":2:9: ehlo.pass: 'SIZE' goes in ehlo.advertise: Postern offers it "
+     "itself, whatever the upstream offers"},
+    {"pass CHUNKING", "ehlo:\n  pass: [DSN, CHUNKING]\n" T_BASE,
+     ":2:15: ehlo.pass.1: 'CHUNKING' goes in ehlo.advertise: Postern offers "
+     "it itself, whatever the upstream offers"},
+    {"pass XCLIENT", "ehlo:\n  pass: [XCLIENT]\n" T_BASE,
+     ":2:10: ehlo.pass.0: cannot pass 'XCLIENT' through: Postern rebuilds "
+     "every command it relays and passes only extensions whose parameters "
+     "it validates: DSN, SMTPUTF8, BINARYMIME"},
+    {"pass STARTTLS", "ehlo:\n  pass:\n    - STARTTLS\n" T_BASE,
+     ":3:7: ehlo.pass.0: cannot pass 'STARTTLS' through: Postern rebuilds "
+     "every command it relays"},
+    {"pass X-FOO", "ehlo:\n  pass: DSN X-FOO\n" T_BASE,
+     ":2:9: ehlo.pass: cannot pass 'X-FOO' through:"},
+    {"pass bad syntax", "ehlo:\n  pass: [DSN=1]\n" T_BASE,
+     ":2:10: ehlo.pass.0: expected EHLO keywords"},
+    {"pass map", "ehlo:\n  pass: {a: b}\n" T_BASE,
+     ":2:9: ehlo.pass: expected a list of EHLO keywords, got a map"},
+    /* drop */
+    {"drop patterns",
+     "ehlo:\n  drop: ['X-*', '[A-C]*', CHUNK?NG, 8bitmime, \"it's\"]\n" T_BASE,
+     NULL},
+    {"drop empty", "ehlo:\n  drop: []\n" T_BASE, NULL},
+    {"drop sixteen", "ehlo:\n  drop: " T_X16 "]\n" T_BASE, NULL},
+    {"drop seventeen", "ehlo:\n  drop: " T_X16 ", q]\n" T_BASE,
+     ":2:9: ehlo.drop: expected at most 16 patterns, got 17"},
+    {"drop seventeen words",
+     "ehlo:\n  drop: [a b c d e f g h, 'i,j,k,l,m,n,o,p', q]\n" T_BASE,
+     ":2:9: ehlo.drop: expected at most 16 patterns, got 17"},
+    {"drop 63 characters", "ehlo:\n  drop: " T_P63 "\n" T_BASE, NULL},
+    {"drop 64 characters", "ehlo:\n  drop: [" T_P63 "X]\n" T_BASE,
+     ":2:10: ehlo.drop.0: a pattern is 1 to 63 printable ASCII characters "
+     "without spaces, got 'XXXX"},
+    {"drop control byte", "ehlo:\n  drop: [\"X\\x01\"]\n" T_BASE,
+     ":2:10: ehlo.drop.0: a pattern is 1 to 63 printable ASCII characters "
+     "without spaces, got 'X\\x01'"},
+    {"drop non-ASCII", "ehlo:\n  drop: \"\\u00e9*\"\n" T_BASE,
+     ":2:9: ehlo.drop: a pattern is 1 to 63 printable ASCII characters "
+     "without spaces, got '\\xc3\\xa9*'"},
+    {"drop no value", "ehlo:\n  drop: ~\n" T_BASE,
+     ":2:9: ehlo.drop: expected a list of patterns, got no value"},
+    {"drop element map", "ehlo:\n  drop:\n    - a: 1\n" T_BASE,
+     ":3:7: ehlo.drop.0: expected a pattern, got a map"},
+    /* eightbit */
+    {"eightbit reject", "ehlo:\n  eightbit: reject\n" T_BASE, NULL},
+    {"eightbit PASS", "ehlo:\n  eightbit: PASS\n" T_BASE, NULL},
+    {"eightbit bad", "ehlo:\n  eightbit: strip\n" T_BASE,
+     ":2:13: ehlo.eightbit: expected one of pass, reject, got 'strip'"},
+    {"eightbit list", "ehlo:\n  eightbit: [pass]\n" T_BASE,
+     ":2:13: ehlo.eightbit: expected one of pass, reject, got a list"},
+};
+
 /* ---- tests ----------------------------------------------------------- */
 
 static void
@@ -510,6 +662,15 @@ test_structure(void **state)
 {
     (void)state;
     test_run_cases(test_structure_cases, T_NELEMS(test_structure_cases));
+}
+
+static void
+test_ehlo_is_default(const struct gw_ehlo_cfg *e)
+{
+    assert_int_equal(e->advertise, GW_CAPS_ADVERTISABLE);
+    assert_int_equal(e->pass, GW_CAPS_PASSABLE);
+    assert_int_equal(e->ndrop, 0);
+    assert_int_equal(e->eightbit, GW_EIGHTBIT_PASS);
 }
 
 static void
@@ -570,6 +731,7 @@ test_minimal_gets_defaults(void **state)
     assert_int_equal(cfg->timeouts.upstream_data_end,
                      GW_DEF_TIMEOUT_UP_DATA_END);
     assert_int_equal(cfg->timeouts.upstream_idle, GW_DEF_TIMEOUT_UP_IDLE);
+    test_ehlo_is_default(&cfg->ehlo);
     gw_config_unref(cfg);
 }
 
@@ -637,6 +799,12 @@ test_every_key_applied(void **state)
     assert_int_equal(cfg->timeouts.upstream_data_block, 1001);
     assert_int_equal(cfg->timeouts.upstream_data_end, 420000);
     assert_int_equal(cfg->timeouts.upstream_idle, 15000);
+    assert_int_equal(cfg->ehlo.advertise, GW_CAP_SIZE | GW_CAP_PIPELINING);
+    assert_int_equal(cfg->ehlo.pass, GW_CAP_SMTPUTF8);
+    assert_int_equal(cfg->ehlo.ndrop, 2);
+    assert_string_equal(cfg->ehlo.drop[0], "X-*");
+    assert_string_equal(cfg->ehlo.drop[1], "it's");
+    assert_int_equal(cfg->ehlo.eightbit, GW_EIGHTBIT_REJECT);
     gw_config_unref(cfg);
 }
 
@@ -764,7 +932,7 @@ test_overrides_apply(void **state)
 {
     static const char *const ov[] = {
         "limits.recipients=200",              /* existing key */
-        "smtp.disable_vrfy=on",                       /* absent section */
+        "smtp.disable_vrfy=on",               /* absent section */
         "listeners.0.address=127.0.0.1:2600", /* list element */
         "listeners.1.address=[::1]:2601",     /* append */
         "listeners.1.name=second",
@@ -860,6 +1028,27 @@ test_override_errors(void **state)
         {"too deep", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q=1",
          "-o a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q=1: the key path is deeper "
          "than 16 levels"},
+        {"ehlo keyword in the wrong list", "ehlo.advertise=DSN",
+         "-o ehlo.advertise=DSN: ehlo.advertise: 'DSN' goes in ehlo.pass: it "
+         "is offered only when the upstream offers it"},
+        {"ehlo keyword never offered", "ehlo.advertise.0=XCLIENT",
+         "-o ehlo.advertise.0=XCLIENT: ehlo.advertise.0: Postern cannot "
+         "honour 'XCLIENT' end to end, so it never offers it"},
+        {"ehlo keyword in a word list", "ehlo.pass=DSN SIZE",
+         "-o ehlo.pass=DSN SIZE: ehlo.pass: 'SIZE' goes in ehlo.advertise: "
+         "Postern offers it itself, whatever the upstream offers"},
+        {"ehlo index on a new list", "ehlo.advertise.1=SIZE",
+         "-o ehlo.advertise.1=SIZE: 'ehlo.advertise' is a list of 0: use an "
+         "index from 0 to 0 (0 appends)"},
+        {"ehlo eightbit", "ehlo.eightbit=strip",
+         "-o ehlo.eightbit=strip: ehlo.eightbit: expected one of pass, "
+         "reject, got 'strip'"},
+        {"ehlo too many patterns",
+         "ehlo.drop=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q",
+         "-o ehlo.drop=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q: ehlo.drop: "
+         "expected at most 16 patterns, got 17"},
+        {"ehlo unknown key", "ehlo.offer=SIZE",
+         "-o ehlo.offer=SIZE: unknown key 'offer' in ehlo"},
     };
     struct gw_config_errors errs;
     struct gw_config *cfg;
@@ -899,6 +1088,7 @@ test_quick_mode(void **state)
     cfg = gw_config_quick("127.0.0.1:2525", "127.0.0.1:2526", NULL, 0, &errs);
     assert_non_null(cfg);
     assert_string_equal(cfg->source, "<command line>");
+    test_ehlo_is_default(&cfg->ehlo);
     /* the same as the equivalent file */
     file_cfg = test_load(T_BASE, NULL, 0, &errs, path, sizeof(path));
     assert_non_null(file_cfg);
@@ -1030,6 +1220,10 @@ test_print_round_trip(void **state)
     assert_non_null(strstr(text, "\n    connect_timeout: 1500ms\n"));
     assert_non_null(strstr(text, "\n  disable_vrfy: true\n"));
     assert_non_null(strstr(text, "\n    upstream: \"backup\"\n"));
+    assert_non_null(strstr(text, "\nehlo:\n  advertise: [PIPELINING, SIZE]\n"
+                                 "  pass: [SMTPUTF8]\n"
+                                 "  drop: ['X-*', 'it''s']\n"
+                                 "  eightbit: reject\n"));
     free(text);
     gw_config_unref(cfg);
 
@@ -1038,6 +1232,12 @@ test_print_round_trip(void **state)
     text = test_round_trip(cfg);
     assert_non_null(strstr(text, "\n  message_size: 50M\n"));
     assert_non_null(strstr(text, "\n  command: 5m\n"));
+    assert_non_null(strstr(text, "\nehlo:\n  advertise: [PIPELINING, SIZE, "
+                                 "8BITMIME, ENHANCEDSTATUSCODES, CHUNKING, "
+                                 "LIMITS]\n"
+                                 "  pass: [DSN, SMTPUTF8, BINARYMIME]\n"
+                                 "  drop: []\n"
+                                 "  eightbit: pass\n"));
     free(text);
     gw_config_unref(cfg);
 
@@ -1077,6 +1277,212 @@ test_sample_config(void **state)
     test_config_equal(sample, minimal);
     gw_config_unref(minimal);
     gw_config_unref(sample);
+}
+
+/* What an ehlo section (or -o overrides) gives. drop: the patterns joined
+ * by single spaces. */
+struct test_ehlo_value {
+    const char *label;
+    const char *yaml;      /* before T_BASE */
+    const char *const *ov; /* NULL-terminated, or NULL */
+    uint32_t advertise;
+    uint32_t pass;
+    const char *drop;
+    enum gw_eightbit eightbit;
+};
+
+#define T_ADV GW_CAPS_ADVERTISABLE
+#define T_PASS GW_CAPS_PASSABLE
+#define T_OV(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define T_EHLO_BASE "ehlo:\n  advertise: [SIZE, CHUNKING]\n  drop: X-*\n"
+
+static const struct test_ehlo_value test_ehlo_values[] = {
+    {"absent", "", NULL, T_ADV, T_PASS, "", GW_EIGHTBIT_PASS},
+    {"empty section", "ehlo:\n", NULL, T_ADV, T_PASS, "", GW_EIGHTBIT_PASS},
+    {"advertise one", "ehlo:\n  advertise: size\n", NULL, GW_CAP_SIZE, T_PASS,
+     "", GW_EIGHTBIT_PASS},
+    {"advertise words", "ehlo:\n  advertise: 'SIZE,CHUNKING\tlimits'\n", NULL,
+     GW_CAP_SIZE | GW_CAP_CHUNKING | GW_CAP_LIMITS, T_PASS, "",
+     GW_EIGHTBIT_PASS},
+    {"advertise all",
+     "ehlo:\n  advertise: [LIMITS, CHUNKING, "
+     "ENHANCEDSTATUSCODES, 8BITMIME, SIZE, PIPELINING]\n",
+     NULL, T_ADV, T_PASS, "", GW_EIGHTBIT_PASS},
+    {"advertise nothing", "ehlo:\n  advertise: []\n", NULL, 0, T_PASS, "",
+     GW_EIGHTBIT_PASS},
+    {"advertise duplicates", "ehlo:\n  advertise: [8BITMIME, 8bitmime]\n", NULL,
+     GW_CAP_8BITMIME, T_PASS, "", GW_EIGHTBIT_PASS},
+    {"pass block", "ehlo:\n  pass:\n    - DSN\n    - binarymime\n", NULL, T_ADV,
+     GW_CAP_DSN | GW_CAP_BINARYMIME, "", GW_EIGHTBIT_PASS},
+    {"pass nothing", "ehlo:\n  pass: ''\n", NULL, T_ADV, 0, "",
+     GW_EIGHTBIT_PASS},
+    {"drop", "ehlo:\n  drop: [X-*, 'chunk*', \"it's\", '[a-c]*']\n", NULL,
+     T_ADV, T_PASS, "X-* chunk* it's [a-c]*", GW_EIGHTBIT_PASS},
+    {"drop one", "ehlo:\n  drop: 8BITMIME\n", NULL, T_ADV, T_PASS, "8BITMIME",
+     GW_EIGHTBIT_PASS},
+    {"drop sixteen", "ehlo:\n  drop: " T_X16 "]\n", NULL, T_ADV, T_PASS,
+     "a b c d e f g h i j k l m n o p", GW_EIGHTBIT_PASS},
+    {"eightbit", "ehlo:\n  eightbit: Reject\n", NULL, T_ADV, T_PASS, "",
+     GW_EIGHTBIT_REJECT},
+    {"everything",
+     "ehlo:\n  eightbit: reject\n  drop: ['*']\n  pass: []\n"
+     "  advertise: [PIPELINING]\n",
+     NULL, GW_CAP_PIPELINING, 0, "*", GW_EIGHTBIT_REJECT},
+    /* -o over T_EHLO_BASE (or over nothing) */
+    {"-o base", T_EHLO_BASE, NULL, GW_CAP_SIZE | GW_CAP_CHUNKING, T_PASS, "X-*",
+     GW_EIGHTBIT_PASS},
+    {"-o eightbit", T_EHLO_BASE, T_OV("ehlo.eightbit=reject"),
+     GW_CAP_SIZE | GW_CAP_CHUNKING, T_PASS, "X-*", GW_EIGHTBIT_REJECT},
+    {"-o replace element", T_EHLO_BASE, T_OV("ehlo.advertise.0=PIPELINING"),
+     GW_CAP_PIPELINING | GW_CAP_CHUNKING, T_PASS, "X-*", GW_EIGHTBIT_PASS},
+    {"-o append element", T_EHLO_BASE, T_OV("ehlo.advertise.2=limits"),
+     GW_CAP_SIZE | GW_CAP_CHUNKING | GW_CAP_LIMITS, T_PASS, "X-*",
+     GW_EIGHTBIT_PASS},
+    {"-o whole list", T_EHLO_BASE, T_OV("ehlo.advertise=SIZE PIPELINING"),
+     GW_CAP_SIZE | GW_CAP_PIPELINING, T_PASS, "X-*", GW_EIGHTBIT_PASS},
+    {"-o empty list", T_EHLO_BASE, T_OV("ehlo.advertise=", "ehlo.drop="), 0,
+     T_PASS, "", GW_EIGHTBIT_PASS},
+    {"-o commas", T_EHLO_BASE, T_OV("ehlo.pass=DSN,SMTPUTF8"),
+     GW_CAP_SIZE | GW_CAP_CHUNKING, GW_CAP_DSN | GW_CAP_SMTPUTF8, "X-*",
+     GW_EIGHTBIT_PASS},
+    {"-o new list", T_EHLO_BASE, T_OV("ehlo.pass.0=dsn"),
+     GW_CAP_SIZE | GW_CAP_CHUNKING, GW_CAP_DSN, "X-*", GW_EIGHTBIT_PASS},
+    {"-o scalar becomes list", T_EHLO_BASE, T_OV("ehlo.drop.1=AUTH"),
+     GW_CAP_SIZE | GW_CAP_CHUNKING, T_PASS, "X-* AUTH", GW_EIGHTBIT_PASS},
+    {"-o no section", "",
+     T_OV("ehlo.advertise.0=SIZE", "ehlo.drop.0=DSN", "ehlo.eightbit=REJECT"),
+     GW_CAP_SIZE, T_PASS, "DSN", GW_EIGHTBIT_REJECT},
+};
+
+static void
+test_ehlo_check(const struct test_ehlo_value *t, const struct gw_config *cfg)
+{
+    char drop[GW_EHLO_MAX_DROP * GW_NAME_MAX];
+    size_t len = 0;
+    size_t i;
+
+    drop[0] = '\0';
+    for (i = 0; i < cfg->ehlo.ndrop; i++) {
+        len += (size_t)snprintf(drop + len, sizeof(drop) - len, "%s%s",
+                                i == 0 ? "" : " ", cfg->ehlo.drop[i]);
+        assert_true(len < sizeof(drop));
+    }
+    if (cfg->ehlo.advertise != t->advertise || cfg->ehlo.pass != t->pass ||
+        strcmp(drop, t->drop) != 0 || cfg->ehlo.eightbit != t->eightbit) {
+        print_error("[%s] advertise=%#x pass=%#x drop=\"%s\" eightbit=%d\n",
+                    t->label, (unsigned)cfg->ehlo.advertise,
+                    (unsigned)cfg->ehlo.pass, drop, (int)cfg->ehlo.eightbit);
+    }
+    assert_int_equal(cfg->ehlo.advertise, t->advertise);
+    assert_int_equal(cfg->ehlo.pass, t->pass);
+    assert_string_equal(drop, t->drop);
+    assert_int_equal(cfg->ehlo.eightbit, t->eightbit);
+}
+
+static void
+test_ehlo(void **state)
+{
+    (void)state;
+    test_run_cases(test_ehlo_cases, T_NELEMS(test_ehlo_cases));
+}
+
+/* Each row loads to the expected values, and print -> load round-trips. */
+static void
+test_ehlo_values_apply(void **state)
+{
+    const struct test_ehlo_value *t;
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+    char yaml[1024];
+    char path[64];
+    char *text;
+    size_t nov;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < T_NELEMS(test_ehlo_values); i++) {
+        t = &test_ehlo_values[i];
+        assert_true(snprintf(yaml, sizeof(yaml), "%s" T_BASE, t->yaml) <
+                    (int)sizeof(yaml));
+        for (nov = 0; t->ov != NULL && t->ov[nov] != NULL; nov++) {
+        }
+        cfg = test_load(yaml, t->ov, nov, &errs, path, sizeof(path));
+        if (cfg == NULL) {
+            print_error("[%s] does not load:\n", t->label);
+            test_dump_errors(&errs);
+        }
+        assert_non_null(cfg);
+        test_ehlo_check(t, cfg);
+        text = test_round_trip(cfg);
+        free(text);
+        gw_config_unref(cfg);
+    }
+}
+
+/* Every bad keyword of a list is reported, in file order. */
+static void
+test_ehlo_errors_collected(void **state)
+{
+    static const char yaml[] = "ehlo:\n"
+                               "  advertise: [DSN, SIZE, XCLIENT]\n"
+                               "  pass:\n"
+                               "    - DSN\n"
+                               "    - CHUNKING\n"
+                               "  drop: \"a b\"\n"
+                               "  eightbit: no\n" T_BASE;
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+    char path[64];
+    size_t plen;
+
+    (void)state;
+    cfg = test_load(yaml, NULL, 0, &errs, path, sizeof(path));
+    assert_null(cfg);
+    if (errs.count != 4) {
+        test_dump_errors(&errs);
+    }
+    assert_int_equal(errs.count, 4);
+    plen = strlen(path);
+    assert_string_equal(errs.msg[0] + plen,
+                        ":2:15: ehlo.advertise.0: 'DSN' goes in ehlo.pass: "
+                        "it is offered only when the upstream offers it");
+    assert_string_equal(errs.msg[1] + plen,
+                        ":2:26: ehlo.advertise.2: Postern cannot honour "
+                        "'XCLIENT' end to end, so it never offers it");
+    assert_string_equal(errs.msg[2] + plen,
+                        ":5:7: ehlo.pass.1: 'CHUNKING' goes in "
+                        "ehlo.advertise: Postern offers it itself, whatever "
+                        "the upstream offers");
+    assert_string_equal(errs.msg[3] + plen,
+                        ":7:13: ehlo.eightbit: expected one of pass, reject, "
+                        "got 'no'");
+}
+
+/* Quick mode starts from the same defaults, and -o works on it. */
+static void
+test_ehlo_quick_mode(void **state)
+{
+    static const char *const ov[] = {"ehlo.advertise=pipelining,size",
+                                     "ehlo.pass.0=SMTPUTF8",
+                                     "ehlo.drop.0=8BIT*"};
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+
+    (void)state;
+    cfg = gw_config_quick("127.0.0.1:2525", "127.0.0.1:2526", NULL, 0, &errs);
+    assert_non_null(cfg);
+    test_ehlo_is_default(&cfg->ehlo);
+    gw_config_unref(cfg);
+
+    cfg = gw_config_quick("127.0.0.1:2525", "127.0.0.1:2526", ov, T_NELEMS(ov),
+                          &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->ehlo.advertise, GW_CAP_PIPELINING | GW_CAP_SIZE);
+    assert_int_equal(cfg->ehlo.pass, GW_CAP_SMTPUTF8);
+    assert_int_equal(cfg->ehlo.ndrop, 1);
+    assert_string_equal(cfg->ehlo.drop[0], "8BIT*");
+    assert_int_equal(cfg->ehlo.eightbit, GW_EIGHTBIT_PASS);
+    gw_config_unref(cfg);
 }
 
 static void
@@ -1157,6 +1563,10 @@ main(void)
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_sample_config),
+        cmocka_unit_test(test_ehlo),
+        cmocka_unit_test(test_ehlo_values_apply),
+        cmocka_unit_test(test_ehlo_errors_collected),
+        cmocka_unit_test(test_ehlo_quick_mode),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_allocation_failures),
     };

@@ -47,6 +47,10 @@ escapes \\r \\n \\t \\\\ \\xHH, and a reply with no CRLF gets one):
                                   smuggling (strict default: only
                                   CRLF.CRLF)
     RECORD_BODY off               do not write message files (counts only)
+
+BDAT (RFC 3030) is understood whenever it arrives; offer CHUNKING with
+EHLO_KEYWORDS to make a modern upstream. The message file of a BDAT
+transaction holds the chunks' bytes concatenated.
 """
 
 import argparse
@@ -181,16 +185,20 @@ class Script:
 LENIENT_EOD = re.compile(rb"(\r\n|\r|\n)\.(\r\n|\r|\n)")
 
 
-def find_eod(data, lenient):
+def find_eod(data, lenient, start=0):
     """Returns (content_len, consumed) once the end of data is in `data`:
     content is data[:content_len] (it keeps the line break before the dot),
-    consumed counts the terminator too. None while it is not there yet."""
-    d = b"\r\n" + bytes(data)  # the data starts at a line start
+    consumed counts the terminator too. None while it is not there yet.
+    `start` is how much was already searched (no terminator before it), so
+    big messages are not searched again from the beginning."""
     if not lenient:
-        i = d.find(b"\r\n.\r\n")
+        if data[:3] == b".\r\n":  # the data starts at a line start
+            return 0, 3
+        i = data.find(b"\r\n.\r\n", max(0, start - 4))
         if i < 0:
             return None
-        return i, i + 3
+        return i + 2, i + 5
+    d = b"\r\n" + bytes(data)
     m = LENIENT_EOD.search(d)
     if not m:
         return None
@@ -261,6 +269,7 @@ class Session:
         self.greeted = False
         self.mail_from = None
         self.rcpts = []
+        self.chunks = None
         self.nmsg = 0
         self.save()
 
@@ -392,6 +401,8 @@ class Session:
                 await self.on_rcpt(text)
             elif verb == "DATA":
                 await self.on_data()
+            elif verb == "BDAT":
+                await self.on_bdat(text)
             elif verb in ("RSET", "NOOP", "VRFY"):
                 if self.hold(verb):
                     await self.do_hold(verb)
@@ -412,6 +423,64 @@ class Session:
     def reset(self):
         self.mail_from = None
         self.rcpts = []
+        self.chunks = None
+
+    async def read_exact(self, n):
+        """n bytes after the command line (BDAT chunk data), or None."""
+        while len(self.buf) < n:
+            if not await self.fill():
+                return None
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    async def on_bdat(self, text):
+        """RFC 3030 BDAT: the chunk is read whatever the reply will be."""
+        m = re.match(r"BDAT (\d+)( LAST)?$", text, re.I)
+        if not m:
+            await self.reply("-", "501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        size, last = int(m.group(1)), m.group(2) is not None
+        data = await self.read_exact(size)
+        if data is None:
+            self.info["data_aborted"] += 1
+            self.save()
+            return
+        self.log("D", "<BDAT %d bytes%s>" % (size, " LAST" if last else ""))
+        self.info["bdat_chunks"] = self.info.get("bdat_chunks", 0) + 1
+        if self.mail_from is None or not self.rcpts:
+            await self.reply("-", "503 5.5.1 need MAIL and RCPT")
+            return
+        if self.chunks is None:
+            self.chunks = bytearray()
+            self.info["data_started"] += 1
+        self.chunks += data
+        if not last:
+            await self.reply("-", "250 2.0.0 %d octets received" % size)
+            return
+        content = bytes(self.chunks)
+        self.nmsg += 1
+        qid = "QID%dX%d" % (self.sid, self.nmsg)
+        name = "msg-%d-%d" % (self.sid, self.nmsg)
+        if self.script.record_body:
+            with open(self.rec.path(name + ".eml"), "wb") as f:
+                f.write(content)
+        r = self.render("EOM", DEFAULT_REPLIES["EOM"], qid=qid)
+        code = self.code_of(r)
+        if code is None or code // 100 == 2:
+            self.info["messages"].append({
+                "mail_from": self.mail_from,
+                "rcpts": list(self.rcpts),
+                "file": name + ".eml" if self.script.record_body else None,
+                "raw_file": None,
+                "size": len(content),
+                "qid": qid,
+                "eom_reply": r.decode("latin-1"),
+                "bdat": True,
+            })
+        self.save()
+        await self.send("EOM", r)
+        self.reset()
 
     async def on_ehlo(self):
         if self.hold("EHLO"):
@@ -479,6 +548,7 @@ class Session:
         data = self.buf
         self.buf = bytearray()
         cdd = self.script.close_during_data
+        searched = 0
         while True:
             if cdd is not None and len(data) >= cdd:
                 self.info["data_aborted"] += 1
@@ -487,9 +557,10 @@ class Session:
                 self.info["closed_by"] = "server"
                 self.save()
                 raise ConnectionAbortedError
-            found = find_eod(data, self.script.lenient_eod)
+            found = find_eod(data, self.script.lenient_eod, searched)
             if found:
                 break
+            searched = len(data)
             chunk = await self.reader.read(65536)
             if not chunk:
                 self.eof = True

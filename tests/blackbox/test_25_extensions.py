@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""25-extensions: what Postern offers in front of a legacy and a modern
+upstream, and how it honours it end to end (issue 4).
+
+BDAT bridged to DATA for a legacy upstream and re-chunked for a CHUNKING
+one, BINARYMIME, BDAT sequence errors and refused chunks (their bytes are
+still read), SIZE exceeded during BDAT, a large BDAT message in constant
+memory, DSN and SMTPUTF8 passed through only when the upstream has them,
+LIMITS, and the 8BITMIME policy towards a 7-bit upstream.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
+                 check_eq, expect)
+
+suite = Suite("test_25_extensions")
+
+MODERN = ["EHLO_KEYWORDS PIPELINING, SIZE 52428800, 8BITMIME, "
+          "ENHANCEDSTATUSCODES, CHUNKING, BINARYMIME, DSN, SMTPUTF8"]
+
+
+def start(ctx, script=(), opts=()):
+    """An upstream with `script` and a postern in front of it, once the
+    capability probe has learnt the upstream's EHLO list."""
+    up = Upstream(ctx, script=script)
+    pp = Postern(ctx, upstream=up.addr, opts=list(opts))
+    deadline = time.time() + 5
+    while "event=upstream_probe " not in pp.log():
+        if time.time() > deadline:
+            raise TestFailure("no capability probe in the log:\n" +
+                              pp.log_tail())
+        time.sleep(0.02)
+    return up, pp
+
+
+def keywords(reply):
+    return [l.split(" ")[0].upper() for l in reply.lines[1:]]
+
+
+def bdat(c, data, last=False):
+    c.send(b"BDAT %d%s\r\n" % (len(data), b" LAST" if last else b"") + data)
+    return c.reply()
+
+
+def envelope(c):
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+
+
+@suite.case
+def ehlo_legacy_vs_modern(ctx):
+    up, pp = start(ctx)
+    kw = keywords(pp.client().ehlo())
+    for k in ("PIPELINING", "SIZE", "8BITMIME", "ENHANCEDSTATUSCODES",
+              "CHUNKING", "LIMITS"):
+        check(k in kw, "legacy: %s offered (%s)" % (k, kw))
+    for k in ("BINARYMIME", "DSN", "SMTPUTF8", "ETRN", "STARTTLS"):
+        check(k not in kw, "legacy: %s must not be offered (%s)" % (k, kw))
+    up2, pp2 = start(ctx, MODERN)
+    r = pp2.client().ehlo()
+    kw2 = keywords(r)
+    for k in ("BINARYMIME", "DSN", "SMTPUTF8", "CHUNKING"):
+        check(k in kw2, "modern: %s offered (%s)" % (k, kw2))
+    limits = [l for l in r.lines if l.upper().startswith("LIMITS")]
+    check_eq(limits, ["LIMITS RCPTMAX=1000 MAILMAX=1000"], "LIMITS line")
+    pp3 = Postern(ctx, upstream=up2.addr, opts=["ehlo.drop.0=CHUNK*"])
+    time.sleep(0.3)
+    kw3 = keywords(pp3.client().ehlo())
+    check("CHUNKING" not in kw3 and "BINARYMIME" not in kw3,
+          "dropped CHUNKING takes BINARYMIME with it (%s)" % kw3)
+
+
+@suite.case
+def bdat_bridged_to_data_for_legacy_upstream(ctx):
+    up, pp = start(ctx)
+    c = pp.client()
+    envelope(c)
+    part1 = b"Subject: bdat\r\n\r\n.leading dot\r\n"
+    part2 = b"..two dots\r\nno final newline"
+    r = bdat(c, part1)
+    expect(r, 250, "2.0.0", text_has="%d octets" % len(part1))
+    r = bdat(c, part2, last=True)
+    expect(r, 250, text_has="queued as")
+    m = up.wait_messages(1)[0]
+    check_eq(m["content"], part1 + part2 + b"\r\n",
+             "content (DATA needs a final CRLF)")
+    check(b"DATA" in [x.encode() for x in up.sessions()[-1]["commands"]],
+          "the upstream got DATA")
+
+
+@suite.case
+def bdat_rechunked_for_chunking_upstream(ctx):
+    up, pp = start(ctx, MODERN)
+    c = pp.client()
+    envelope(c)
+    body = b"Subject: pass\r\n\r\n" + b"x" * 100000 + b"\r\n.\r\nbare\nlf\r\n"
+    expect(bdat(c, body[:70000]), 250, "2.0.0")
+    expect(bdat(c, body[70000:], last=True), 250, text_has="queued as")
+    m = up.wait_messages(1)[0]
+    check_eq(m["content"], body.replace(b"bare\nlf", b"bare\r\nlf"),
+             "content (bare LF normalised)")
+    check(m.get("bdat"), "went as BDAT to the CHUNKING upstream")
+    cmds = up.sessions()[-1]["commands"]
+    check("DATA" not in cmds, "no DATA to a CHUNKING upstream: %s" % cmds)
+    check(cmds[-1] == "BDAT 0 LAST" or cmds[-1].endswith(" LAST"),
+          "last chunk marked LAST: %s" % cmds[-3:])
+
+
+@suite.case
+def binarymime_passes_bytes_untouched(ctx):
+    up, pp = start(ctx, MODERN)
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org> BODY=BINARYMIME", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    c.cmd("DATA", 503, "5.5.1")
+    body = b"Content-Type: application/octet-stream\r\n\r\n" + \
+        bytes(range(256)) * 10 + b"\n.\n\r.\r"
+    expect(bdat(c, body, last=True), 250)
+    m = up.wait_messages(1)[0]
+    check_eq(m["content"], body, "binary content untouched")
+    check("BODY=BINARYMIME" in " ".join(up.sessions()[-1]["commands"]),
+          "BODY=BINARYMIME relayed")
+    # in front of a legacy upstream BINARYMIME is not offered at all
+    up2, pp2 = start(ctx)
+    c2 = pp2.client()
+    c2.ehlo()
+    c2.cmd("MAIL FROM:<a@example.org> BODY=BINARYMIME", 501, "5.5.4")
+
+
+@suite.case
+def bdat_sequence_errors_skip_chunk_bytes(ctx):
+    up, pp = start(ctx)
+    c = pp.client()
+    c.ehlo()
+    # chunk bytes that look like commands must not run as commands
+    evil = b"RSET\r\nQUIT\r\n"
+    r = bdat(c, evil)
+    expect(r, 503, "5.5.1")
+    c.cmd("NOOP", 250)
+    c.cmd("BDAT x", 501, "5.5.4")
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    expect(bdat(c, evil), 503, "5.5.1")
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    expect(bdat(c, b"hello\r\n"), 250, "2.0.0")
+    c.cmd("DATA", 503, "5.5.1")
+    c.cmd("RCPT TO:<c@example.net>", 503, "5.5.1")
+    expect(bdat(c, b"", last=True), 250)
+    m = up.wait_messages(1)[0]
+    check_eq(m["content"], b"hello\r\n", "content")
+    # every recipient refused: 554, and the chunk is still read (a new
+    # session: the upstream reads its script at each connection)
+    up.set_script(["REPLY RCPT 550 5.1.1 no such user"])
+    c2 = pp.client()
+    c2.ehlo()
+    c2.cmd("MAIL FROM:<a@example.org>", 250)
+    c2.cmd("RCPT TO:<x@example.net>", 550)
+    expect(bdat(c2, evil, last=True), 554, "5.5.1")
+    c2.cmd("NOOP", 250)
+
+
+@suite.case
+def bdat_pipelined_chunks_in_one_write(ctx):
+    up, pp = start(ctx, MODERN)
+    c = pp.client()
+    c.ehlo()
+    c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+           b"BDAT 7\r\nhello\r\nBDAT 8 LAST\r\nworld!\r\n")
+    rs = c.replies(4)
+    check_eq([r.code for r in rs], [250, 250, 250, 250], "reply codes")
+    check("queued as" in rs[3].text, "LAST gets the upstream's reply")
+    m = up.wait_messages(1)[0]
+    check_eq(m["content"], b"hello\r\nworld!\r\n", "content")
+
+
+@suite.case
+def bdat_size_exceeded(ctx):
+    for script in ([], MODERN):
+        up, pp = start(ctx, script, opts=["limits.message_size=64K"])
+        c = pp.client()
+        envelope(c)
+        expect(bdat(c, b"a" * 40000 + b"\r\n"), 250)
+        expect(bdat(c, b"b" * 40000 + b"\r\n"), 552, "5.3.4")
+        # the transaction is over: further chunks are refused and skipped
+        expect(bdat(c, b"c" * 10, last=True), 503, "5.5.1")
+        c.cmd("NOOP", 250)
+        time.sleep(0.3)
+        check_eq(len(up.messages()), 0, "nothing delivered")
+
+
+@suite.case
+def bdat_client_closes_mid_chunk(ctx):
+    for script in ([], MODERN):
+        up, pp = start(ctx, script)
+        c = pp.client()
+        envelope(c)
+        c.send(b"BDAT 100000 LAST\r\n" + b"z" * 50000)
+        time.sleep(0.3)
+        c.close()
+        time.sleep(0.5)
+        check_eq(len(up.messages()), 0, "nothing delivered")
+        pp.check_alive()
+
+
+@suite.case
+def bdat_large_message_constant_memory(ctx):
+    # no SIZE from the upstream: its limit would otherwise apply
+    up, pp = start(ctx, ["RECORD_BODY off", "EHLO_KEYWORDS ETRN"],
+                   opts=["limits.message_size=1G"])
+    c = pp.client(timeout=60)
+    envelope(c)
+
+    def hwm():
+        with open("/proc/%d/status" % pp.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    before = hwm()
+    chunk = (b"y" * 1022 + b"\r\n") * 1024  # 1 MiB
+    total = 200
+    for i in range(total):
+        last = i == total - 1
+        c.send(b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b""))
+        c.send(chunk)
+    rs = c.replies(total, timeout=120)
+    check(all(r.code == 250 for r in rs), "every chunk accepted")
+    m = up.wait_messages(1, timeout=30)[0]
+    check_eq(m["size"], total * len(chunk), "size at the upstream")
+    grown = hwm() - before
+    ctx.note("200 MiB via BDAT->DATA: VmHWM grew %d KiB" % grown)
+    check(grown < 8 * 1024, "memory grew by %d KiB" % grown)
+
+
+@suite.case
+def dsn_passed_only_when_the_upstream_has_it(ctx):
+    up, pp = start(ctx, MODERN)
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=ID+2B1", 250)
+    c.cmd("RCPT TO:<b@example.net> NOTIFY=FAILURE,DELAY "
+          "ORCPT=rfc822;b@example.net", 250)
+    c.cmd("RCPT TO:<c@example.net> NOTIFY=bogus", 501, "5.5.4")
+    c.cmd("RSET", 250)
+    cmds = up.sessions()[-1]["commands"]
+    check("MAIL FROM:<a@example.org> RET=HDRS ENVID=ID+2B1" in cmds, cmds)
+    check("RCPT TO:<b@example.net> NOTIFY=FAILURE,DELAY "
+          "ORCPT=rfc822;b@example.net" in cmds, cmds)
+    up2, pp2 = start(ctx)
+    c2 = pp2.client()
+    c2.ehlo()
+    c2.cmd("MAIL FROM:<a@example.org> RET=HDRS", 555, "5.5.4")
+
+
+@suite.case
+def smtputf8_only_when_the_upstream_has_it(ctx):
+    up, pp = start(ctx, MODERN)
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<j\xf6rg@example.org>", 553, "5.6.7")
+    c.cmd(b"MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8", 250)
+    c.cmd(b"RCPT TO:<\xc3\xa9@example.net>", 250)
+    c.cmd("RSET", 250)
+    cmds = [x.encode("latin-1") for x in up.sessions()[-1]["commands"]]
+    check(b"MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8" in cmds, cmds)
+    up2, pp2 = start(ctx)
+    c2 = pp2.client()
+    c2.ehlo()
+    c2.cmd(b"MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8", 555, "5.5.4")
+    c2.cmd(b"MAIL FROM:<j\xc3\xb6rg@example.org>", 553, "5.6.7")
+
+
+@suite.case
+def eightbit_towards_a_7bit_upstream(ctx):
+    up, pp = start(ctx)  # pass (default): sent as is, BODY dropped
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"caf\xc3\xa9\r\n.\r\n")
+    expect(c.reply(), 250)
+    check("MAIL FROM:<a@example.org>" in up.sessions()[-1]["commands"],
+          "BODY=8BITMIME not sent to a 7-bit upstream")
+    up2, pp2 = start(ctx, opts=["ehlo.eightbit=reject"])
+    c2 = pp2.client()
+    c2.ehlo()
+    c2.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME", 554, "5.6.3")
+    c2.cmd("MAIL FROM:<a@example.org>", 250)
+    c2.cmd("RCPT TO:<b@example.net>", 250)
+    c2.cmd("DATA", 354)
+    c2.send(b"caf\xc3\xa9\r\n.\r\n")
+    expect(c2.reply(), 554, "5.6.3")
+    c2.cmd("MAIL FROM:<a@example.org>", 250)
+    c2.cmd("RCPT TO:<b@example.net>", 250)
+    c2.cmd("DATA", 354)
+    c2.send(b"plain ascii\r\n.\r\n")
+    expect(c2.reply(), 250)
+    check_eq(len(up2.messages()), 1, "only the 7-bit message delivered")
+
+
+if __name__ == "__main__":
+    suite.run()
