@@ -70,3 +70,49 @@ gw_buf_append(struct gw_buf *b, const void *p, size_t len)
     }
     return n;
 }
+
+void
+gw_bufpool_init(struct gw_bufpool *p, size_t size, size_t max)
+{
+    p->size = size;
+    p->count = 0;
+    p->max = max < GW_BUFPOOL_MAX ? max : GW_BUFPOOL_MAX;
+}
+
+void
+gw_bufpool_drain(struct gw_bufpool *p)
+{
+    while (p->count > 0) {
+        gw_free(p->free[--p->count]);
+    }
+}
+
+int
+gw_buf_alloc_pooled(struct gw_buf *b, size_t cap, struct gw_bufpool *p)
+{
+    uint8_t *mem;
+
+    if (p == NULL || cap != p->size || p->count == 0) {
+        return gw_buf_alloc(b, cap);
+    }
+    mem = p->free[--p->count];
+    b->start = mem;
+    b->pos = mem;
+    b->last = mem;
+    b->end = mem + cap;
+    return 0;
+}
+
+void
+gw_buf_release_pooled(struct gw_buf *b, struct gw_bufpool *p)
+{
+    if (p == NULL || gw_buf_cap(b) != p->size || p->count >= p->max) {
+        gw_buf_release(b);
+        return;
+    }
+    p->free[p->count++] = b->start;
+    b->start = NULL;
+    b->pos = NULL;
+    b->last = NULL;
+    b->end = NULL;
+}

@@ -47,6 +47,29 @@ gw_buf_cap(const struct gw_buf *b)
     return (size_t)(b->end - b->start);
 }
 
+/*
+ * A free list of buffers of one size, so a busy session does not malloc and
+ * free 64 KiB at every read (and freed memory is reused at once instead of
+ * piling up in an allocator's caches). Bounded: beyond `max` buffers the
+ * surplus is freed. One per worker, reached through the loop's data.
+ */
+#define GW_BUFPOOL_MAX 64
+struct gw_bufpool {
+    size_t size;
+    size_t count;
+    size_t max;
+    uint8_t *free[GW_BUFPOOL_MAX];
+};
+
+void gw_bufpool_init(struct gw_bufpool *p, size_t size, size_t max);
+/* Frees every pooled buffer. */
+void gw_bufpool_drain(struct gw_bufpool *p);
+
+/* Like gw_buf_alloc / gw_buf_release, through the pool when it serves
+ * this size (p may be NULL). */
+int gw_buf_alloc_pooled(struct gw_buf *b, size_t cap, struct gw_bufpool *p);
+void gw_buf_release_pooled(struct gw_buf *b, struct gw_bufpool *p);
+
 /* Drops n bytes from the front; resets to empty when all are consumed. */
 void gw_buf_consume(struct gw_buf *b, size_t n);
 /* Moves the data to the front so the free tail is as large as possible. */

@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "gateway/gw_alloc.h"
 #include "gateway/gw_error.h"
 
 static void
@@ -35,28 +34,53 @@ gw_clients_hash(const uint8_t key[17])
     return (size_t)h;
 }
 
-int
-gw_clients_init(struct gw_clients *t, size_t max_entries)
+size_t
+gw_clients_capacity(size_t max_entries)
 {
     size_t cap = 16;
 
     while (cap < max_entries * 2) {
         cap <<= 1;
     }
-    t->slots = gw_calloc(cap, sizeof(t->slots[0]));
-    if (t->slots == NULL) {
-        return GW_E_NOMEM;
-    }
-    t->mask = cap - 1;
-    t->used = 0;
-    return 0;
+    return cap;
 }
 
 void
-gw_clients_free(struct gw_clients *t)
+gw_clients_attach(struct gw_clients *t, struct gw_client_slot *slots,
+                  size_t cap)
 {
-    gw_free(t->slots);
-    t->slots = NULL;
+    size_t i;
+
+    t->slots = slots;
+    t->mask = cap - 1;
+    t->used = 0;
+    for (i = 0; i < cap; i++) {
+        if (slots[i].key[0] != 0) {
+            t->used++;
+        }
+    }
+}
+
+uint32_t
+gw_clients_count(const struct gw_clients *t, const struct sockaddr *sa)
+{
+    uint8_t key[17];
+    size_t i;
+    size_t probes;
+
+    gw_clients_key(sa, key);
+    i = gw_clients_hash(key) & t->mask;
+    for (probes = 0; probes <= t->mask; probes++, i = (i + 1) & t->mask) {
+        const struct gw_client_slot *s = &t->slots[i];
+
+        if (s->key[0] == 0) {
+            return 0;
+        }
+        if (memcmp(s->key, key, sizeof(key)) == 0) {
+            return s->count;
+        }
+    }
+    return 0;
 }
 
 uint32_t

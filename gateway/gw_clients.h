@@ -18,12 +18,21 @@ struct gw_client_slot {
 struct gw_clients {
     struct gw_client_slot *slots;
     size_t mask; /* capacity - 1 (a power of two) */
-    size_t used;
+    size_t used; /* entries in use (meaningful for the writer only) */
 };
 
-/* Room for `max_entries` distinct addresses at most half full. */
-int gw_clients_init(struct gw_clients *t, size_t max_entries);
-void gw_clients_free(struct gw_clients *t);
+/* Slots needed for `max_entries` distinct addresses, at most half full
+ * (a power of two). */
+size_t gw_clients_capacity(size_t max_entries);
+
+/* A table over caller-owned, zeroed slots (e.g. in shared memory). */
+void gw_clients_attach(struct gw_clients *t, struct gw_client_slot *slots,
+                       size_t cap);
+
+/* How many connections the address has in this table. Read-only and
+ * bounded, so it is safe on a table another process is writing. */
+uint32_t gw_clients_count(const struct gw_clients *t,
+                          const struct sockaddr *sa);
 
 /* Increments the address's count and returns the new count, or 0 when the
  * table is full (the caller refuses the connection). */

@@ -20,6 +20,8 @@ static struct gw_config *gw_cfg_build(struct gw_cfg_ctx *ctx,
                                       struct gw_cfg_node *root,
                                       const char *const *overrides,
                                       size_t noverrides);
+static void gw_cfg_check_metrics(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
+                                 const struct gw_cfg_node *root);
 static void gw_cfg_walk_root(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
                              const struct gw_cfg_node *root);
 static const struct gw_cfg_section *gw_cfg_find_section(const char *name);
@@ -67,9 +69,45 @@ static const struct gw_cfg_key gw_cfg_body_keys[] = {
      GW_BARE_NL_REJECT, gw_cfg_bare_nl_words},
 };
 
+static const char *const gw_cfg_log_format_words[] = {"text", "json", NULL};
+static const char *const gw_cfg_log_sink_words[] = {"stderr", "syslog", NULL};
+static const char *const gw_cfg_no_default[] = {""};
+
 static const struct gw_cfg_key gw_cfg_log_keys[] = {
     {"level", GW_CFG_V_WORD, GW_CFG_C_LOG_LEVEL, GW_CFG_OFF(log_level),
      GW_LOG_INFO, GW_LOG_ERROR, GW_LOG_TRACE, gw_cfg_log_words},
+    {"format", GW_CFG_V_WORD, GW_CFG_C_LOG_FORMAT, GW_CFG_OFF(log_format),
+     GW_LOG_FORMAT_TEXT, GW_LOG_FORMAT_TEXT, GW_LOG_FORMAT_JSON,
+     gw_cfg_log_format_words},
+    {"sink", GW_CFG_V_WORD, GW_CFG_C_LOG_SINK, GW_CFG_OFF(log_sink),
+     GW_LOG_SINK_STDERR, GW_LOG_SINK_STDERR, GW_LOG_SINK_SYSLOG,
+     gw_cfg_log_sink_words},
+};
+
+#define GW_CFG_STRING(sec, key, def)                                           \
+    {                                                                          \
+#key, GW_CFG_V_STRING, GW_CFG_C_STRING, GW_CFG_OFF(sec.key), 0, 0,     \
+            sizeof(((struct gw_config *)0)->sec.key), def                      \
+    }
+
+static const struct gw_cfg_key gw_cfg_process_keys[] = {
+    {"workers", GW_CFG_V_INT, GW_CFG_C_SIZE, GW_CFG_OFF(process.workers), 0,
+     0, GW_MAX_WORKERS, NULL},
+    {"master", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_OFF(process.master), 1, 0,
+     1, NULL},
+    GW_CFG_STRING(process, pid_file, gw_cfg_no_default),
+    {"shutdown_grace", GW_CFG_V_DURATION, GW_CFG_C_U64,
+     GW_CFG_OFF(process.shutdown_grace_ms), GW_DEF_SHUTDOWN_GRACE, 0,
+     GW_MAX_TIMEOUT, NULL},
+    GW_CFG_STRING(process, user, gw_cfg_no_default),
+    GW_CFG_STRING(process, group, gw_cfg_no_default),
+    GW_CFG_STRING(process, chroot, gw_cfg_no_default),
+    {"run_as_root", GW_CFG_V_BOOL, GW_CFG_C_BOOL,
+     GW_CFG_OFF(process.run_as_root), 0, 0, 1, NULL},
+};
+
+static const struct gw_cfg_key gw_cfg_metrics_keys[] = {
+    GW_CFG_STRING(metrics, listen, gw_cfg_no_default),
 };
 
 #define GW_CFG_LIMIT(key, vt, ct, def, min, max)                               \
@@ -142,11 +180,25 @@ const struct gw_cfg_section gw_cfg_sections[] = {
     {"log", gw_cfg_log_keys, GW_CFG_NKEYS(gw_cfg_log_keys)},
     {"limits", gw_cfg_limits_keys, GW_CFG_NKEYS(gw_cfg_limits_keys)},
     {"timeouts", gw_cfg_timeouts_keys, GW_CFG_NKEYS(gw_cfg_timeouts_keys)},
+    {"process", gw_cfg_process_keys, GW_CFG_NKEYS(gw_cfg_process_keys)},
+    {"metrics", gw_cfg_metrics_keys, GW_CFG_NKEYS(gw_cfg_metrics_keys)},
 };
 
 const size_t gw_cfg_nsections = GW_CFG_NKEYS(gw_cfg_sections);
 
 /* ---- public API ------------------------------------------------------ */
+
+struct gw_config *
+gw_config_from(const struct gw_config_source *src,
+               struct gw_config_errors *errs)
+{
+    if (src->path != NULL) {
+        return gw_config_load(src->path, src->overrides, src->noverrides,
+                              errs);
+    }
+    return gw_config_quick(src->listen, src->upstream, src->overrides,
+                           src->noverrides, errs);
+}
 
 struct gw_config *
 gw_config_load(const char *path, const char *const *overrides,
@@ -277,6 +329,7 @@ gw_cfg_build(struct gw_cfg_ctx *ctx, struct gw_cfg_node *root,
         }
         gw_cfg_ehlo_defaults(&cfg->ehlo);
         gw_cfg_walk_root(ctx, cfg, root);
+        gw_cfg_check_metrics(ctx, cfg, root);
     }
     gw_cfg_node_free(root);
     if (ctx->nerrors > 0 && cfg != NULL) {
@@ -285,6 +338,36 @@ gw_cfg_build(struct gw_cfg_ctx *ctx, struct gw_cfg_node *root,
     }
     gw_cfg_errors_finish(ctx);
     return cfg;
+}
+
+/* metrics.listen, when set, must be an address to bind. */
+static void
+gw_cfg_check_metrics(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
+                     const struct gw_cfg_node *root)
+{
+    const struct gw_cfg_node *m;
+    const struct gw_cfg_node *k;
+    struct gw_cfg_pos nopos = {0, 0, NULL};
+    const struct gw_cfg_pos *pos = &nopos;
+    char why[128];
+
+    if (cfg->metrics.listen[0] == '\0') {
+        return;
+    }
+    if (gw_config_parse_addr(cfg->metrics.listen, &cfg->metrics.addr, why,
+                             sizeof(why))) {
+        return;
+    }
+    for (m = root != NULL ? root->child : NULL; m != NULL; m = m->next) {
+        if (m->key != NULL && strcmp(m->key, "metrics") == 0) {
+            for (k = m->child; k != NULL; k = k->next) {
+                if (k->key != NULL && strcmp(k->key, "listen") == 0) {
+                    pos = &k->pos;
+                }
+            }
+        }
+    }
+    gw_cfg_error(ctx, pos, "metrics.listen: bad address: %s", why);
 }
 
 static void

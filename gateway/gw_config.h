@@ -34,6 +34,16 @@ enum gw_bare_newlines {
     GW_BARE_NL_REJECT,        /* 550 5.6.0 at end of data */
 };
 
+enum gw_log_format {
+    GW_LOG_FORMAT_TEXT = 0, /* key=value */
+    GW_LOG_FORMAT_JSON,     /* one JSON object per line */
+};
+
+enum gw_log_sink {
+    GW_LOG_SINK_STDERR = 0, /* for journald or a terminal */
+    GW_LOG_SINK_SYSLOG,
+};
+
 enum gw_log_level {
     GW_LOG_ERROR = 0,
     GW_LOG_WARN,
@@ -107,6 +117,25 @@ struct gw_ehlo_cfg {
     enum gw_eightbit eightbit; /* ehlo.eightbit: pass | reject */
 };
 
+#define GW_PATH_MAX 256
+
+/* process: how Postern runs (docs/operations.md). */
+struct gw_process_cfg {
+    size_t workers;           /* process.workers: 0 = one per CPU */
+    bool master;              /* process.master: supervise workers */
+    char pid_file[GW_PATH_MAX]; /* process.pid_file ("" = none) */
+    uint64_t shutdown_grace_ms; /* process.shutdown_grace */
+    char user[GW_NAME_MAX];   /* process.user: drop to it ("" = stay) */
+    char group[GW_NAME_MAX];  /* process.group ("" = the user's) */
+    char chroot[GW_PATH_MAX]; /* process.chroot ("" = none) */
+    bool run_as_root;         /* process.run_as_root: allow no user */
+};
+
+struct gw_metrics_cfg {
+    char listen[GW_NAME_MAX]; /* metrics.listen ("" = off) */
+    struct gw_sockaddr addr;  /* parsed from listen */
+};
+
 struct gw_config {
     unsigned refs;
     char source[256];              /* file path, or "<command line>" */
@@ -114,6 +143,10 @@ struct gw_config {
     bool disable_vrfy;             /* smtp.disable_vrfy: VRFY gets 502 */
     enum gw_bare_newlines bare_newlines; /* body.bare_newlines */
     enum gw_log_level log_level;   /* log.level */
+    enum gw_log_format log_format; /* log.format */
+    enum gw_log_sink log_sink;     /* log.sink */
+    struct gw_process_cfg process; /* key process */
+    struct gw_metrics_cfg metrics; /* key metrics */
     struct gw_listener_cfg *listeners; /* key listeners (list, >= 1) */
     size_t nlisteners;
     struct gw_upstream_cfg *upstreams; /* key upstreams (list, >= 1) */
@@ -156,6 +189,20 @@ struct gw_config *gw_config_quick(const char *listen, const char *upstream,
  * Returns false and fills why (a short message) on failure. */
 bool gw_config_parse_addr(const char *text, struct gw_sockaddr *addr,
                           char *why, size_t why_cap);
+
+/* Where a config comes from, so it can be read again on reload: a file
+ * (path) or quick-mode arguments, plus the -o overrides. */
+struct gw_config_source {
+    const char *path;     /* NULL in quick mode */
+    const char *listen;   /* quick mode */
+    const char *upstream; /* quick mode */
+    const char *const *overrides;
+    size_t noverrides;
+};
+
+/* gw_config_load or gw_config_quick, as the source says. */
+struct gw_config *gw_config_from(const struct gw_config_source *src,
+                                 struct gw_config_errors *errs);
 
 void gw_config_ref(struct gw_config *cfg);
 /* Drops a reference; frees the config at zero. NULL is allowed. */

@@ -82,6 +82,7 @@ enum gw_cfg_vtype {
     GW_CFG_V_INT,
     GW_CFG_V_SIZE,
     GW_CFG_V_DURATION,
+    GW_CFG_V_STRING, /* a path or a name: printable, no spaces */
 };
 
 enum gw_cfg_ctype {
@@ -92,6 +93,9 @@ enum gw_cfg_ctype {
     GW_CFG_C_LOG_LEVEL,
     GW_CFG_C_UP_CONNECT,
     GW_CFG_C_EIGHTBIT,
+    GW_CFG_C_STRING,   /* char[max]; the default is words[0] */
+    GW_CFG_C_LOG_FORMAT,
+    GW_CFG_C_LOG_SINK,
 };
 
 struct gw_cfg_key {
@@ -102,7 +106,8 @@ struct gw_cfg_key {
     uint64_t def;
     uint64_t min;
     uint64_t max;
-    const char *const *words; /* GW_CFG_V_WORD: the value is the index */
+    const char *const *words; /* GW_CFG_V_WORD: the value is the index;
+                                 GW_CFG_V_STRING: {default} */
 };
 
 struct gw_cfg_section {

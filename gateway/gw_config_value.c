@@ -115,6 +115,23 @@ gw_cfg_get_addr(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
 
 /* ---- table-driven keys ----------------------------------------------- */
 
+/* Printable ASCII without spaces or quotes: safe in paths, names and the
+ * YAML that gw_config_print writes back. */
+static bool
+gw_cfg_is_plain_string(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        uint8_t c = (uint8_t)s[i];
+
+        if (c <= 32 || c >= 127 || c == '"' || c == '\\' || c == '\'') {
+            return false;
+        }
+    }
+    return true;
+}
+
 void
 gw_cfg_set_key(struct gw_cfg_ctx *ctx, void *base, const struct gw_cfg_key *k,
                const struct gw_cfg_node *n, const char *path)
@@ -132,6 +149,15 @@ gw_cfg_set_key(struct gw_cfg_ctx *ctx, void *base, const struct gw_cfg_key *k,
         return;
     }
     gw_cfg_quote(q, sizeof(q), s);
+    if (k->vtype == GW_CFG_V_STRING) {
+        if (!gw_cfg_is_plain_string(s) || strlen(s) >= k->max) {
+            gw_cfg_error(ctx, &n->pos, "%s: expected %s, got %s", path,
+                         expect, q);
+            return;
+        }
+        gw_strlcpy((char *)base + k->off, s, k->max);
+        return;
+    }
     if (!gw_cfg_parse_value(k, s, &v)) {
         gw_cfg_error(ctx, &n->pos, "%s: expected %s, got %s", path, expect, q);
         return;
@@ -178,6 +204,9 @@ gw_cfg_expect(const struct gw_cfg_key *k, char *dst, size_t cap)
     case GW_CFG_V_DURATION:
         gw_strlcpy(dst, "a duration such as 500ms, 30s, 5m, 2h or 1d", cap);
         return;
+    case GW_CFG_V_STRING:
+        gw_strlcpy(dst, "a path or a name (no spaces or quotes)", cap);
+        return;
     case GW_CFG_V_WORD:
         break;
     }
@@ -221,6 +250,8 @@ gw_cfg_parse_value(const struct gw_cfg_key *k, const char *s, uint64_t *v)
         return gw_parse_size(s, v);
     case GW_CFG_V_DURATION:
         return gw_parse_duration(s, v);
+    case GW_CFG_V_STRING:
+        break; /* handled by gw_cfg_set_key */
     }
     return false;
 }
@@ -244,6 +275,7 @@ gw_cfg_format_value(const struct gw_cfg_key *k, uint64_t v, char *dst,
         gw_strlcpy(dst, k->words[v], cap);
         return;
     case GW_CFG_V_INT:
+    case GW_CFG_V_STRING:
         break;
     case GW_CFG_V_SIZE:
         for (i = 0; i < 4 && v != 0; i++) {
@@ -274,6 +306,11 @@ gw_cfg_defaults(void *base, const struct gw_cfg_key *keys, size_t nkeys)
     size_t i;
 
     for (i = 0; i < nkeys; i++) {
+        if (keys[i].vtype == GW_CFG_V_STRING) {
+            gw_strlcpy((char *)base + keys[i].off, keys[i].words[0],
+                       keys[i].max);
+            continue;
+        }
         gw_cfg_store(base, &keys[i], keys[i].def);
     }
 }
@@ -305,6 +342,14 @@ gw_cfg_store(void *base, const struct gw_cfg_key *k, uint64_t v)
     case GW_CFG_C_EIGHTBIT:
         *(enum gw_eightbit *)p = (enum gw_eightbit)v;
         break;
+    case GW_CFG_C_LOG_FORMAT:
+        *(enum gw_log_format *)p = (enum gw_log_format)v;
+        break;
+    case GW_CFG_C_LOG_SINK:
+        *(enum gw_log_sink *)p = (enum gw_log_sink)v;
+        break;
+    case GW_CFG_C_STRING:
+        break; /* strings are copied by gw_cfg_set_key */
     }
 }
 
@@ -328,6 +373,12 @@ gw_cfg_fetch(const void *base, const struct gw_cfg_key *k)
         return (uint64_t) * (const enum gw_up_connect *)p;
     case GW_CFG_C_EIGHTBIT:
         return (uint64_t) * (const enum gw_eightbit *)p;
+    case GW_CFG_C_LOG_FORMAT:
+        return (uint64_t) * (const enum gw_log_format *)p;
+    case GW_CFG_C_LOG_SINK:
+        return (uint64_t) * (const enum gw_log_sink *)p;
+    case GW_CFG_C_STRING:
+        break;
     }
     return 0;
 }
@@ -340,6 +391,12 @@ gw_cfg_print_keys(FILE *fp, const char *indent, const void *base,
     size_t i;
 
     for (i = 0; i < nkeys; i++) {
+        if (keys[i].vtype == GW_CFG_V_STRING) {
+            /* validated: no quote or backslash inside */
+            fprintf(fp, "%s%s: \"%s\"\n", indent, keys[i].name,
+                    (const char *)base + keys[i].off);
+            continue;
+        }
         gw_cfg_format_value(&keys[i], gw_cfg_fetch(base, &keys[i]), val,
                             sizeof(val));
         fprintf(fp, "%s%s: %s\n", indent, keys[i].name, val);

@@ -14,6 +14,13 @@ static void gw_conn_on_handle_closed(uv_handle_t *h);
 static void gw_conn_update_read(struct gw_conn *c);
 static void gw_conn_release_idle(struct gw_conn *c);
 
+/* The worker's buffer pool, if the loop has one (loop->data). */
+static struct gw_bufpool *
+gw_conn_pool(const struct gw_conn *c)
+{
+    return c->tcp.loop != NULL ? c->tcp.loop->data : NULL;
+}
+
 int
 gw_conn_init(struct gw_conn *c, uv_loop_t *loop,
              const struct gw_conn_ops *ops, void *owner, size_t buf_size)
@@ -134,7 +141,7 @@ gw_conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->base = NULL;
     buf->len = 0;
     if (!gw_buf_is_attached(&c->in) &&
-        gw_buf_alloc(&c->in, c->buf_size) != 0) {
+        gw_buf_alloc_pooled(&c->in, c->buf_size, gw_conn_pool(c)) != 0) {
         return; /* UV_ENOBUFS: treated as an error in on_read */
     }
     if (gw_buf_space(&c->in) == 0) {
@@ -191,11 +198,11 @@ static void
 gw_conn_release_idle(struct gw_conn *c)
 {
     if (gw_buf_is_attached(&c->in) && gw_buf_len(&c->in) == 0) {
-        gw_buf_release(&c->in);
+        gw_buf_release_pooled(&c->in, gw_conn_pool(c));
     }
     if (gw_buf_is_attached(&c->out) && gw_buf_len(&c->out) == 0 &&
         c->in_flight == 0) {
-        gw_buf_release(&c->out);
+        gw_buf_release_pooled(&c->out, gw_conn_pool(c));
     }
 }
 
@@ -203,7 +210,7 @@ struct gw_buf *
 gw_conn_out(struct gw_conn *c)
 {
     if (!gw_buf_is_attached(&c->out) &&
-        gw_buf_alloc(&c->out, c->buf_size) != 0) {
+        gw_buf_alloc_pooled(&c->out, c->buf_size, gw_conn_pool(c)) != 0) {
         return NULL;
     }
     /* Bytes handed to uv_write must not move; compact only when idle. */
@@ -380,10 +387,10 @@ gw_conn_on_handle_closed(uv_handle_t *h)
         return;
     }
     if (gw_buf_is_attached(&c->in)) {
-        gw_buf_release(&c->in);
+        gw_buf_release_pooled(&c->in, gw_conn_pool(c));
     }
     if (gw_buf_is_attached(&c->out)) {
-        gw_buf_release(&c->out);
+        gw_buf_release_pooled(&c->out, gw_conn_pool(c));
     }
     c->ops->on_closed(c); /* may free c */
 }

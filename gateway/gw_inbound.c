@@ -15,8 +15,10 @@
 #include "gateway/gw_caps.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_metrics.h"
 #include "gateway/gw_reply.h"
 #include "gateway/gw_session.h"
+#include "gateway/gw_shm.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_upstream.h"
 #include "gateway/gw_worker.h"
@@ -215,6 +217,11 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
         gw_str_escape(esc, sizeof(esc), line->p, line->len);
         gw_log(GW_LOG_TRACE, s->sid, "event=command line=\"%s\"", esc);
     }
+    if (s->w->stopping && s->tx == NULL && cmd.verb != GW_VERB_QUIT) {
+        gw_session_reply_close(s, 421, "4.3.2", "Service shutting down",
+                               "shutdown");
+        return;
+    }
     def = &gw_in_cmds[cmd.verb];
     if ((def->legal & GW_IN_BIT(s->state)) == 0) {
         const char *why = "Bad sequence of commands";
@@ -345,6 +352,7 @@ static void
 gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
 {
     struct gw_offer_input in;
+    struct gw_caps upcaps;
     uint8_t buf[1024];
     size_t n;
     int rc = gw_helo_parse(cmd->args, cmd->args_len);
@@ -371,8 +379,10 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
         gw_session_reply(s, 250, "", s->cfg->hostname);
         return;
     }
+    gw_shm_caps_get(s->w->shm, s->cfg->upstreams[s->upstream_block].name,
+                    &upcaps);
     in.ehlo = &s->cfg->ehlo;
-    in.upstream = &s->w->up_caps[s->upstream_block];
+    in.upstream = &upcaps;
     in.message_size = s->cfg->limits.message_size;
     in.rcptmax = s->cfg->limits.recipients;
     in.mailmax = s->cfg->limits.messages_per_session;
@@ -450,9 +460,13 @@ gw_in_send_mail(struct gw_session *s)
             return;
         }
         /* Most legacy MTAs are 8-bit clean; see docs/architecture.md. */
+        gw_metric_inc(GW_M_bridge_8bit_downgrade_total);
         gw_log(GW_LOG_INFO, s->sid,
                "event=8bitmime_downgrade upstream=%s action=pass",
                gw_up_addr(s->up));
+    }
+    if (bridge.serial) {
+        gw_metric_inc(GW_M_bridge_serial_total);
     }
     n = gw_esmtp_mail_line(line, sizeof(line), &tx->mail, &tx->params, caps);
     GW_ASSERT(n > 0);
@@ -744,6 +758,8 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
         gw_caps_bridge(&bridge, &s->offered, caps);
         tx->body_kind = GW_TX_BODY_BDAT;
         tx->bdat_passthrough = !bridge.bdat_to_data;
+        gw_metric_inc(tx->bdat_passthrough ? GW_M_bridge_bdat_rechunked_total
+                                           : GW_M_bridge_bdat_to_data_total);
         binary = (tx->params.body == GW_BODY_TYPE_BINARYMIME);
         if (binary && !tx->bdat_passthrough) {
             gw_in_reset_tx(s, "rejected");

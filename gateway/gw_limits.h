@@ -80,4 +80,11 @@
 #define GW_DEF_PROBE_INTERVAL (5 * 60 * 1000)
 #define GW_MAX_TIMEOUT (24ULL * 3600 * 1000)
 
+/* process.shutdown_grace: how long transactions in flight may take to
+ * finish after SIGTERM. */
+#define GW_DEF_SHUTDOWN_GRACE (30 * 1000)
+
+/* process.workers */
+#define GW_MAX_WORKERS 64
+
 #endif

@@ -8,6 +8,8 @@
 #include "gateway/gw_clients.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_metrics.h"
+#include "gateway/gw_shm.h"
 #include "gateway/gw_reply.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_upstream.h"
@@ -59,7 +61,7 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
 {
     struct gw_config *cfg = w->cfg;
     struct gw_session *s;
-    uint32_t per_client;
+    size_t per_client;
 
     s = gw_calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -99,16 +101,20 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
                addr, cfg->listeners[listener].name);
     }
 
-    if (w->nsessions > cfg->limits.connections) {
+    gw_metric_inc(GW_M_connections_total);
+    /* Limits count every worker's connections (shared memory). */
+    if (gw_shm_sessions(w->shm) > cfg->limits.connections) {
+        gw_metric_inc(GW_M_connections_refused_total);
         gw_session_reply_close(s, 421, "4.3.2",
                                "Too many connections, try again later",
                                "connection limit");
         return;
     }
-    per_client = gw_clients_add(&w->clients,
-                                &s->client_sa.sa);
-    s->counted = per_client > 0;
-    if (per_client == 0 || per_client > cfg->limits.connections_per_client) {
+    s->counted = gw_clients_add(&w->clients, &s->client_sa.sa) > 0;
+    per_client = s->counted ? gw_shm_client_count(w->shm, &s->client_sa.sa)
+                            : 0;
+    if (!s->counted || per_client > cfg->limits.connections_per_client) {
+        gw_metric_inc(GW_M_connections_refused_total);
         gw_session_reply_close(s, 421, "4.7.0",
                                "Too many connections from your address",
                                "per-client connection limit");
@@ -146,6 +152,7 @@ gw_session_reply(struct gw_session *s, int code, const char *enh,
     if (enh == NULL) {
         enh = gw_enhanced_for(GW_VERB_UNKNOWN, false, code);
     }
+    gw_metric_reply(GW_M_replies_2xx_total, code);
     n = gw_reply_format(line, sizeof(line), code, enh, text, strlen(text));
     if (n == 0 || gw_conn_write(&s->client, line, n) != 0) {
         /* The client does not read its replies: give up on it. */
@@ -233,7 +240,8 @@ gw_session_up_ready(struct gw_upstream *u, void *owner)
     struct gw_session *s = owner;
 
     /* Remember what the upstream offers for the next EHLO we answer. */
-    s->w->up_caps[s->upstream_block] = *gw_up_caps(u);
+    gw_shm_caps_set(s->w->shm, s->cfg->upstreams[s->upstream_block].name,
+                    gw_up_caps(u));
     gw_log(GW_LOG_DEBUG, s->sid, "event=upstream_ready addr=%s",
            gw_up_addr(u));
     if (s->state == GW_IN_CONNECT) {
@@ -283,6 +291,13 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
     struct gw_tx *tx = s->tx;
 
     (void)u;
+    gw_metric_reply(GW_M_upstream_replies_2xx_total, r->code);
+    if (r->enhanced[0] == '\0') {
+        gw_metric_inc(GW_M_bridge_enhanced_codes_total);
+    }
+    if (!(verb == GW_VERB_DATA && tx != NULL && tx->bdat_await_354)) {
+        gw_metric_reply(GW_M_replies_2xx_total, r->code);
+    }
     if (eom) {
         gw_session_reply_eom(s, r);
         gw_in_pump(s);
@@ -427,12 +442,36 @@ gw_session_tx_end(struct gw_session *s, const char *outcome,
     if (final != NULL && final->code / 100 == 2 &&
         strcmp(outcome, "accepted") == 0) {
         s->messages++;
+        gw_metric_inc(GW_M_transactions_accepted_total);
+    } else if (strcmp(outcome, "aborted") == 0 ||
+               strcmp(outcome, "reset") == 0) {
+        gw_metric_inc(GW_M_transactions_aborted_total);
+    } else if ((final != NULL ? final->code : local_code) / 100 == 5) {
+        gw_metric_inc(GW_M_transactions_rejected_total);
+    } else {
+        gw_metric_inc(GW_M_transactions_tempfail_total);
+    }
+    if (tx->body.saw_bare_nl) {
+        gw_metric_inc(GW_M_smuggling_normalized_total);
     }
     gw_free(tx);
     s->tx = NULL;
     if (s->state != GW_IN_QUIT && s->state != GW_IN_CONNECT &&
         s->state != GW_IN_GREETED) {
         gw_in_enter(s, GW_IN_READY);
+    }
+}
+
+void
+gw_session_shutdown(struct gw_session *s)
+{
+    /* Idle sessions go now; a transaction in flight finishes first, and
+     * the command after it gets the 421 (gw_in_dispatch). */
+    if (s->tx == NULL && (s->state == GW_IN_GREETED ||
+                          s->state == GW_IN_READY ||
+                          s->state == GW_IN_CONNECT)) {
+        gw_session_reply_close(s, 421, "4.3.2", "Service shutting down",
+                               "shutdown");
     }
 }
 
@@ -486,9 +525,10 @@ gw_session_on_closed(struct gw_conn *c)
            (unsigned long long)c->bytes_out,
            (unsigned long long)(gw_now_ms() - s->started_ms),
            s->end_reason != NULL ? s->end_reason : "-");
+    gw_metric_add(GW_M_client_bytes_in_total, c->bytes_in);
+    gw_metric_add(GW_M_client_bytes_out_total, c->bytes_out);
     if (s->counted) {
-        gw_clients_remove(&s->w->clients,
-                          &s->client_sa.sa);
+        gw_clients_remove(&s->w->clients, &s->client_sa.sa);
     }
     gw_worker_session_removed(s->w, s);
     gw_config_unref(s->cfg);

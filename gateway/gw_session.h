@@ -105,8 +105,11 @@ struct gw_session {
 void gw_session_accept(struct gw_worker *w, size_t listener,
                        uv_stream_t *server);
 
-/* Ends the session at once (worker stop). */
+/* Ends the session at once (fast stop). */
 void gw_session_abort(struct gw_session *s, const char *reason);
+/* Graceful stop: an idle session gets 421 4.3.2 now, one in a transaction
+ * after it. */
+void gw_session_shutdown(struct gw_session *s);
 
 /* --- shared between gw_session.c and gw_inbound.c --- */
 

@@ -7,6 +7,7 @@
 #include "gateway/gw_conn.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_metrics.h"
 #include "gateway/gw_str.h"
 
 #define GW_UP_STATES(X)                                                        \
@@ -46,6 +47,7 @@ struct gw_upstream {
     bool in_body;           /* between DATA's 354 and the terminator */
     bool in_tx;             /* a MAIL was sent and not yet finished */
     char fail_detail[160];  /* why the last address failed, for the log */
+    uint64_t started_ms;    /* for the connect latency histogram */
     struct gw_caps caps;
     struct gw_line_reader lines;
     struct gw_reply_parser replies;
@@ -102,6 +104,7 @@ gw_up_new(uv_loop_t *loop, struct gw_config *cfg,
     u->fifo_cap = cap;
     gw_strlcpy(u->sid, sid, sizeof(u->sid));
     u->addr_index = 0;
+    u->started_ms = uv_hrtime() / 1000000u;
     gw_up_connect_next(u);
     return u;
 }
@@ -210,6 +213,7 @@ gw_up_setup_failed(struct gw_upstream *u, const char *detail)
            "event=upstream_unusable upstream=%s addr=%s state=%s error=\"%s\"",
            u->ucfg->name, gw_up_addr(u), gw_up_state_names[u->state], detail);
     gw_strlcpy(u->fail_detail, detail, sizeof(u->fail_detail));
+    gw_metric_inc(GW_M_upstream_connect_failures_total);
     if (u->owner != NULL && u->addr_index + 1 < u->ucfg->naddrs) {
         u->retry_next = true;
         gw_conn_close(&u->conn);
@@ -227,6 +231,9 @@ gw_up_fail(struct gw_upstream *u, enum gw_up_fail why, const char *detail)
 
     u->owner = NULL;
     u->retry_next = false;
+    if (why == GW_UP_FAIL_PROTOCOL) {
+        gw_metric_inc(GW_M_upstream_protocol_errors_total);
+    }
     gw_conn_close(&u->conn);
     if (owner != NULL) {
         ops->on_fail(u, owner, why, detail);
@@ -373,6 +380,8 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
         }
         if (r->code == 250) {
             u->caps.known = true;
+            gw_metric_inc(GW_M_upstream_sessions_total);
+            gw_metric_latency(uv_hrtime() / 1000000u - u->started_ms);
             gw_up_enter(u, GW_UP_READY);
             gw_up_arm_timer(u);
             if (u->owner != NULL) {

@@ -1,12 +1,17 @@
 #include "gateway/gw_worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gateway/gw_alloc.h"
 #include "gateway/gw_error.h"
+#include "gateway/gw_http.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_session.h"
+#include "gateway/gw_str.h"
 #include "gateway/gw_upstream.h"
 
 /* listen(2) backlog; the kernel caps it at net.core.somaxconn. */
@@ -14,7 +19,13 @@
 
 static void gw_worker_on_connection(uv_stream_t *server, int status);
 static void gw_worker_on_signal(uv_signal_t *h, int signum);
+static void gw_worker_on_grace(uv_timer_t *t);
+static int gw_worker_apply(struct gw_worker *w, struct gw_config *cfg);
+static void gw_listener_closed(uv_handle_t *h);
+static void gw_probe_start(struct gw_worker *w, size_t index);
+static void gw_probe_stop(struct gw_probe *p);
 static void gw_worker_on_probe_timer(uv_timer_t *t);
+static void gw_probe_closed(uv_handle_t *h);
 static void gw_probe_ready(struct gw_upstream *u, void *owner);
 static void gw_probe_reply(struct gw_upstream *u, void *owner,
                            enum gw_verb verb, bool eom,
@@ -31,19 +42,46 @@ static const struct gw_up_ops gw_probe_ops = {
     .on_drain = gw_probe_drain,
 };
 
-static int
-gw_worker_listen(struct gw_worker *w, size_t i)
+/* --- listeners --- */
+
+/*
+ * Binds one listener with SO_REUSEPORT, so each worker has its own accept
+ * queue on the same address (libuv 1.44 has no flag for it: the socket is
+ * made first, the option set, then bound).
+ */
+static struct gw_listener *
+gw_listener_open(struct gw_worker *w, const struct gw_config *cfg, size_t i)
 {
-    struct gw_listener *l = &w->listeners[i];
-    const struct gw_listener_cfg *lc = &w->cfg->listeners[i];
+    const struct gw_listener_cfg *lc = &cfg->listeners[i];
+    struct gw_listener *l;
+    uv_os_fd_t fd;
+    int one = 1;
     int rc;
 
+    l = gw_calloc(1, sizeof(*l));
+    if (l == NULL) {
+        return NULL;
+    }
     l->w = w;
     l->index = i;
-    uv_tcp_init(&w->loop, &l->tcp);
+    gw_strlcpy(l->addr, lc->addr.text, sizeof(l->addr));
+    rc = uv_tcp_init_ex(&w->loop, &l->tcp, lc->addr.ss.ss_family);
+    if (rc != 0) {
+        gw_free(l);
+        gw_log(GW_LOG_ERROR, NULL, "event=listen_failed listener=%s "
+               "address=%s error=\"%s\"", lc->name, lc->addr.text,
+               uv_strerror(rc));
+        return NULL;
+    }
     l->tcp.data = l;
-    l->open = true;
-    rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&lc->addr.ss, 0);
+    rc = uv_fileno((uv_handle_t *)&l->tcp, &fd);
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+                              sizeof(one)) != 0) {
+        rc = uv_translate_sys_error(errno);
+    }
+    if (rc == 0) {
+        rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&lc->addr.ss, 0);
+    }
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)&l->tcp, GW_LISTEN_BACKLOG,
                        gw_worker_on_connection);
@@ -52,58 +90,18 @@ gw_worker_listen(struct gw_worker *w, size_t i)
         gw_log(GW_LOG_ERROR, NULL,
                "event=listen_failed listener=%s address=%s error=\"%s\"",
                lc->name, lc->addr.text, uv_strerror(rc));
-        return GW_E_IO;
+        uv_close((uv_handle_t *)&l->tcp, gw_listener_closed);
+        return NULL;
     }
     gw_log(GW_LOG_INFO, NULL, "event=listening listener=%s address=%s",
            lc->name, lc->addr.text);
-    return 0;
+    return l;
 }
 
-int
-gw_worker_start(struct gw_worker *w, struct gw_config *cfg)
+static void
+gw_listener_closed(uv_handle_t *h)
 {
-    size_t i;
-
-    if (uv_loop_init(&w->loop) != 0) {
-        return GW_E_IO;
-    }
-    w->cfg = cfg;
-    gw_config_ref(cfg);
-    w->listeners = gw_calloc(cfg->nlisteners, sizeof(w->listeners[0]));
-    w->probes = gw_calloc(cfg->nupstreams, sizeof(w->probes[0]));
-    w->up_caps = gw_calloc(cfg->nupstreams, sizeof(w->up_caps[0]));
-    if (w->listeners == NULL || w->probes == NULL || w->up_caps == NULL ||
-        gw_clients_init(&w->clients, cfg->limits.connections + 1) != 0) {
-        return GW_E_NOMEM;
-    }
-    w->nlisteners = cfg->nlisteners;
-    for (i = 0; i < cfg->nlisteners; i++) {
-        if (gw_worker_listen(w, i) != 0) {
-            return GW_E_IO;
-        }
-    }
-    for (i = 0; i < cfg->nupstreams; i++) {
-        struct gw_probe *p = &w->probes[i];
-
-        p->w = w;
-        p->index = i;
-        uv_timer_init(&w->loop, &p->timer);
-        p->timer.data = p;
-        if (cfg->upstreams[i].probe_interval_ms > 0) {
-            uv_timer_start(&p->timer, gw_worker_on_probe_timer, 0,
-                           cfg->upstreams[i].probe_interval_ms);
-        }
-    }
-    uv_signal_init(&w->loop, &w->sig_int);
-    uv_signal_init(&w->loop, &w->sig_term);
-    uv_signal_init(&w->loop, &w->sig_hup);
-    w->sig_int.data = w;
-    w->sig_term.data = w;
-    w->sig_hup.data = w;
-    uv_signal_start(&w->sig_int, gw_worker_on_signal, SIGINT);
-    uv_signal_start(&w->sig_term, gw_worker_on_signal, SIGTERM);
-    uv_signal_start(&w->sig_hup, gw_worker_on_signal, SIGHUP);
-    return 0;
+    gw_free(h->data);
 }
 
 static void
@@ -122,6 +120,162 @@ gw_worker_on_connection(uv_stream_t *server, int status)
     gw_session_accept(l->w, l->index, server);
 }
 
+/*
+ * Makes the listeners match cfg: an address already bound is kept (so a
+ * reload never drops connections waiting in its queue), new ones are
+ * bound, removed ones closed. Returns 0 or GW_E_IO when a new address
+ * could not be bound (the others stay as they were).
+ */
+static int
+gw_worker_listen(struct gw_worker *w, struct gw_config *cfg)
+{
+    struct gw_listener *keep = NULL;
+    struct gw_listener *l;
+    struct gw_listener *next;
+    struct gw_listener **pp;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < cfg->nlisteners; i++) {
+        for (pp = &w->listeners; *pp != NULL; pp = &(*pp)->next) {
+            if (strcmp((*pp)->addr, cfg->listeners[i].addr.text) == 0) {
+                break;
+            }
+        }
+        if (*pp != NULL) {
+            l = *pp;
+            *pp = l->next; /* move it to the kept list */
+        } else {
+            l = gw_listener_open(w, cfg, i);
+            if (l == NULL) {
+                rc = GW_E_IO;
+                continue;
+            }
+        }
+        l->index = i;
+        l->next = keep;
+        keep = l;
+    }
+    for (l = w->listeners; l != NULL; l = next) {
+        next = l->next;
+        gw_log(GW_LOG_INFO, NULL, "event=listener_closed address=%s", l->addr);
+        uv_close((uv_handle_t *)&l->tcp, gw_listener_closed);
+    }
+    w->listeners = keep;
+    return rc;
+}
+
+static void
+gw_worker_close_listeners(struct gw_worker *w)
+{
+    struct gw_listener *l;
+    struct gw_listener *next;
+
+    for (l = w->listeners; l != NULL; l = next) {
+        next = l->next;
+        uv_close((uv_handle_t *)&l->tcp, gw_listener_closed);
+    }
+    w->listeners = NULL;
+}
+
+/* --- start, config generations --- */
+
+int
+gw_worker_start(struct gw_worker *w, unsigned id,
+                const struct gw_config_source *src, struct gw_config *cfg,
+                struct gw_shm *shm)
+{
+    if (uv_loop_init(&w->loop) != 0) {
+        return GW_E_IO;
+    }
+    w->id = id;
+    w->src = src;
+    w->shm = shm;
+    /* buffers keep the size they were made with; a reload that changes
+     * limits.buffer_size simply bypasses the pool */
+    gw_bufpool_init(&w->pool, cfg->limits.buffer_size, GW_BUFPOOL_MAX);
+    w->loop.data = &w->pool;
+    shm->w[id].pid = getpid();
+    gw_metrics_self = &shm->w[id].counters;
+    gw_clients_attach(&w->clients, gw_shm_slots(shm, id), shm->table_cap);
+    uv_timer_init(&w->loop, &w->grace_timer);
+    w->grace_timer.data = w;
+    uv_signal_init(&w->loop, &w->sig_int);
+    uv_signal_init(&w->loop, &w->sig_term);
+    uv_signal_init(&w->loop, &w->sig_hup);
+    uv_signal_init(&w->loop, &w->sig_quit);
+    w->sig_int.data = w;
+    w->sig_term.data = w;
+    w->sig_hup.data = w;
+    w->sig_quit.data = w;
+    uv_signal_start(&w->sig_int, gw_worker_on_signal, SIGINT);
+    uv_signal_start(&w->sig_term, gw_worker_on_signal, SIGTERM);
+    uv_signal_start(&w->sig_hup, gw_worker_on_signal, SIGHUP);
+    uv_signal_start(&w->sig_quit, gw_worker_on_signal, SIGQUIT);
+    gw_config_ref(cfg);
+    return gw_worker_apply(w, cfg);
+}
+
+/*
+ * Makes cfg the current generation: listeners, probes, the capability
+ * records (kept by upstream name across a reload), the metrics endpoint,
+ * the log level. Takes over the caller's reference to cfg.
+ */
+static int
+gw_worker_apply(struct gw_worker *w, struct gw_config *cfg)
+{
+    struct gw_probe *p;
+    struct gw_probe *next;
+    size_t i;
+    int rc;
+
+    rc = gw_worker_listen(w, cfg);
+    for (p = w->probes; p != NULL; p = next) {
+        next = p->next;
+        gw_probe_stop(p);
+    }
+    w->probes = NULL;
+    gw_config_unref(w->cfg);
+    w->cfg = cfg;
+    gw_log_set_level(cfg->log_level);
+    gw_log_set_format(cfg->log_format, cfg->log_sink);
+    for (i = 0; i < cfg->nupstreams; i++) {
+        gw_probe_start(w, i);
+    }
+    if (w->id == 0) {
+        gw_http_metrics_apply(w, cfg);
+    }
+    return rc;
+}
+
+void
+gw_worker_reload(struct gw_worker *w)
+{
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+    size_t i;
+
+    memset(&errs, 0, sizeof(errs));
+    cfg = gw_config_from(w->src, &errs);
+    if (cfg == NULL) {
+        for (i = 0; i < errs.count; i++) {
+            gw_log(GW_LOG_ERROR, NULL, "event=reload_failed error=\"%s\"",
+                   errs.msg[i]);
+        }
+        gw_log(GW_LOG_ERROR, NULL, "event=reload_failed action=kept_old "
+               "errors=%zu", errs.count);
+        return;
+    }
+    if (gw_worker_apply(w, cfg) != 0) {
+        gw_log(GW_LOG_WARN, NULL, "event=reload partial=listeners");
+        return;
+    }
+    gw_log(GW_LOG_INFO, NULL, "event=reload result=ok sessions_on_old=%zu",
+           w->nsessions);
+}
+
+/* --- sessions --- */
+
 void
 gw_worker_session_added(struct gw_worker *w, struct gw_session *s)
 {
@@ -132,6 +286,7 @@ gw_worker_session_added(struct gw_worker *w, struct gw_session *s)
     }
     w->sessions = s;
     w->nsessions++;
+    w->shm->w[w->id].counters.sessions = w->nsessions;
 }
 
 void
@@ -146,9 +301,55 @@ gw_worker_session_removed(struct gw_worker *w, struct gw_session *s)
         s->next->prev = s->prev;
     }
     w->nsessions--;
+    w->shm->w[w->id].counters.sessions = w->nsessions;
+    if (w->stopping && w->nsessions == 0) {
+        /* the last session of a graceful stop: let the loop end */
+        uv_timer_stop(&w->grace_timer);
+        uv_signal_stop(&w->sig_int);
+        uv_signal_stop(&w->sig_term);
+        uv_signal_stop(&w->sig_quit);
+    }
 }
 
-/* --- capability probe --- */
+/* --- capability probes --- */
+
+static void
+gw_probe_start(struct gw_worker *w, size_t index)
+{
+    struct gw_probe *p = gw_calloc(1, sizeof(*p));
+    uint64_t every = w->cfg->upstreams[index].probe_interval_ms;
+
+    if (p == NULL) {
+        return; /* no probe: the first real session learns the list */
+    }
+    p->w = w;
+    p->index = index;
+    uv_timer_init(&w->loop, &p->timer);
+    p->timer.data = p;
+    p->next = w->probes;
+    w->probes = p;
+    if (every > 0) {
+        /* spread the workers' probes a little */
+        uv_timer_start(&p->timer, gw_worker_on_probe_timer, w->id * 50,
+                       every);
+    }
+}
+
+static void
+gw_probe_stop(struct gw_probe *p)
+{
+    if (p->up != NULL) {
+        gw_up_close(p->up, false);
+        p->up = NULL;
+    }
+    uv_close((uv_handle_t *)&p->timer, gw_probe_closed);
+}
+
+static void
+gw_probe_closed(uv_handle_t *h)
+{
+    gw_free(h->data);
+}
 
 static void
 gw_worker_on_probe_timer(uv_timer_t *t)
@@ -171,10 +372,10 @@ gw_probe_ready(struct gw_upstream *u, void *owner)
     struct gw_probe *p = owner;
     const struct gw_caps *c = gw_up_caps(u);
 
-    p->w->up_caps[p->index] = *c;
-    gw_log(GW_LOG_INFO, NULL,
-           "event=upstream_probe upstream=%s addr=%s pipelining=%s size=%llu "
-           "8bitmime=%s chunking=%s starttls=%s",
+    gw_shm_caps_set(p->w->shm, p->w->cfg->upstreams[p->index].name, c);
+    gw_log(p->w->id == 0 ? GW_LOG_INFO : GW_LOG_DEBUG, NULL,
+           "event=upstream_probe upstream=%s addr=%s pipelining=%s "
+           "size=%llu 8bitmime=%s chunking=%s starttls=%s",
            p->w->cfg->upstreams[p->index].name, gw_up_addr(u),
            gw_caps_has(c, GW_CAP_PIPELINING) ? "yes" : "no",
            (unsigned long long)c->size_max,
@@ -223,50 +424,73 @@ gw_worker_on_signal(uv_signal_t *h, int signum)
 {
     struct gw_worker *w = h->data;
 
-    if (signum == SIGHUP) {
-        /* Reload lands with the operations work (issue 7); until then a
-         * HUP must not kill the process. */
-        gw_log(GW_LOG_WARN, NULL,
-               "event=sighup action=ignored reason=\"reload not supported "
-               "yet\"");
+    switch (signum) {
+    case SIGHUP:
+        gw_worker_reload(w);
+        return;
+    case SIGTERM:
+        /* a second TERM means hurry */
+        gw_worker_stop(w, w->stopping);
+        return;
+    default:
+        gw_worker_stop(w, true);
         return;
     }
-    gw_log(GW_LOG_INFO, NULL, "event=stop signal=%d sessions=%zu", signum,
+}
+
+static void
+gw_worker_on_grace(uv_timer_t *t)
+{
+    struct gw_worker *w = t->data;
+
+    gw_log(GW_LOG_WARN, NULL, "event=stop grace=expired sessions=%zu",
            w->nsessions);
-    gw_worker_stop(w);
+    gw_worker_stop(w, true);
 }
 
 void
-gw_worker_stop(struct gw_worker *w)
+gw_worker_stop(struct gw_worker *w, bool fast)
 {
     struct gw_session *s;
     struct gw_session *next;
-    size_t i;
+    struct gw_probe *p;
+    struct gw_probe *pnext;
 
-    if (w->stopping) {
-        return;
-    }
-    w->stopping = true;
-    for (i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i].open) {
-            uv_close((uv_handle_t *)&w->listeners[i].tcp, NULL);
-            w->listeners[i].open = false;
+    if (!w->stopping) {
+        w->stopping = true;
+        gw_log(GW_LOG_INFO, NULL, "event=stop mode=%s sessions=%zu",
+               fast ? "fast" : "graceful", w->nsessions);
+        gw_worker_close_listeners(w);
+        for (p = w->probes; p != NULL; p = pnext) {
+            pnext = p->next;
+            gw_probe_stop(p);
         }
-    }
-    for (i = 0; i < w->cfg->nupstreams; i++) {
-        uv_timer_stop(&w->probes[i].timer);
-        if (w->probes[i].up != NULL) {
-            gw_up_close(w->probes[i].up, false);
-            w->probes[i].up = NULL;
+        w->probes = NULL;
+        gw_http_close(w);
+        uv_signal_stop(&w->sig_hup);
+        if (!fast && w->cfg->process.shutdown_grace_ms > 0) {
+            uv_timer_start(&w->grace_timer, gw_worker_on_grace,
+                           w->cfg->process.shutdown_grace_ms, 0);
+            uv_unref((uv_handle_t *)&w->grace_timer);
         }
+    } else if (fast) {
+        gw_log(GW_LOG_INFO, NULL, "event=stop mode=fast sessions=%zu",
+               w->nsessions);
     }
     for (s = w->sessions; s != NULL; s = next) {
         next = s->next;
-        gw_session_abort(s, "shutdown");
+        if (fast) {
+            gw_session_abort(s, "shutdown");
+        } else {
+            gw_session_shutdown(s);
+        }
     }
-    uv_signal_stop(&w->sig_int);
-    uv_signal_stop(&w->sig_term);
-    uv_signal_stop(&w->sig_hup);
+    if (w->nsessions == 0 || fast) {
+        uv_timer_stop(&w->grace_timer);
+        uv_signal_stop(&w->sig_int);
+        uv_signal_stop(&w->sig_term);
+        uv_signal_stop(&w->sig_quit);
+    }
 }
 
 static void
@@ -284,15 +508,14 @@ gw_worker_run(struct gw_worker *w)
     int rc;
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    /* Sessions close through their callbacks; then the rest (timers,
-     * signals) closes here so the loop can be closed cleanly. */
+    /* Sessions close through their callbacks; the rest (timers, signals)
+     * closes here so the loop can be closed cleanly. */
     uv_walk(&w->loop, gw_worker_close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&w->loop);
-    gw_clients_free(&w->clients);
-    gw_free(w->listeners);
-    gw_free(w->probes);
-    gw_free(w->up_caps);
+    gw_bufpool_drain(&w->pool);
     gw_config_unref(w->cfg);
+    w->cfg = NULL;
+    w->shm->w[w->id].counters.sessions = 0;
     return rc == 0 ? 0 : GW_E_IO;
 }

@@ -1,8 +1,17 @@
 /*
- * A worker: one libuv loop, the listeners, the live sessions, the
- * capability probes, and the signal handlers. It owns the current config
- * generation; each session holds its own reference to the generation it
- * started with.
+ * A worker: one libuv loop, its listeners (SO_REUSEPORT, so every worker
+ * accepts on its own queue), its sessions, the capability probes, the
+ * metrics endpoint (worker 0 only), and its signals:
+ *
+ *   HUP    reload: read the config again, validate it fully, and on success
+ *          let new sessions use it while live ones finish on the old one;
+ *          on failure nothing changes and the errors are logged.
+ *   TERM   graceful stop: stop accepting, idle sessions get 421 4.3.2,
+ *          transactions in flight finish (up to process.shutdown_grace).
+ *   QUIT   fast stop (also a second TERM, and INT).
+ *
+ * It owns the current config generation; each session holds its own
+ * reference to the generation it started with.
  */
 #ifndef GW_WORKER_H
 #define GW_WORKER_H
@@ -12,59 +21,71 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "gateway/gw_buf.h"
 #include "gateway/gw_caps.h"
 #include "gateway/gw_clients.h"
 #include "gateway/gw_config.h"
+#include "gateway/gw_shm.h"
 
 struct gw_session;
 struct gw_worker;
 struct gw_upstream;
+struct gw_http;
 
 struct gw_listener {
     uv_tcp_t tcp;
     struct gw_worker *w;
-    size_t index; /* into cfg->listeners */
-    bool open;
+    size_t index;        /* into w->cfg->listeners */
+    char addr[80];       /* what it is bound to */
+    struct gw_listener *next;
 };
 
 /* The periodic capability probe of one upstream block. */
 struct gw_probe {
     uv_timer_t timer;
     struct gw_worker *w;
-    size_t index; /* into cfg->upstreams */
-    struct gw_upstream *up; /* the probe session in progress, or NULL */
+    size_t index;            /* into w->cfg->upstreams */
+    struct gw_upstream *up;  /* the probe session in progress, or NULL */
+    struct gw_probe *next;
 };
 
 struct gw_worker {
-    uv_loop_t loop;
-    unsigned id;
-    struct gw_config *cfg;
+    uv_loop_t loop;                  /* loop.data: &pool */
+    struct gw_bufpool pool;          /* conn buffers of limits.buffer_size */
+    unsigned id;                     /* 0..workers-1 */
+    const struct gw_config_source *src;
+    struct gw_config *cfg;           /* the current generation */
+    struct gw_shm *shm;              /* shared with the other workers */
     struct gw_listener *listeners;
-    size_t nlisteners;
     struct gw_probe *probes;
-    /* Last known EHLO capabilities per upstream block (from the probe or a
-     * real session), so the offered list is right before any client. */
-    struct gw_caps *up_caps;
-    struct gw_clients clients;
-    struct gw_session *sessions; /* intrusive list of live sessions */
+    struct gw_clients clients;       /* this worker's table, in shm */
+    struct gw_session *sessions;     /* intrusive list of live sessions */
     size_t nsessions;
     uint64_t next_session;
+    struct gw_http *metrics;         /* worker 0 with metrics.listen */
+    uv_timer_t grace_timer;
     uv_signal_t sig_int;
     uv_signal_t sig_term;
     uv_signal_t sig_hup;
-    bool stopping;
+    uv_signal_t sig_quit;
+    bool stopping;                   /* graceful stop in progress */
 };
 
-/* Binds the listeners and starts the probes. Returns 0 or a negative
- * error after logging what failed. */
-int gw_worker_start(struct gw_worker *w, struct gw_config *cfg);
+/* Binds the listeners and starts probes and signals. Returns 0, or a
+ * negative error after logging what failed (the worker must then exit). */
+int gw_worker_start(struct gw_worker *w, unsigned id,
+                    const struct gw_config_source *src,
+                    struct gw_config *cfg, struct gw_shm *shm);
 
-/* Runs the loop until stopped; then closes every handle and returns 0 when
- * the loop closed cleanly. */
+/* Runs the loop until stopped, closes every handle and returns 0 when the
+ * loop closed cleanly. */
 int gw_worker_run(struct gw_worker *w);
 
-/* Stops accepting and ends every session (used by SIGINT/SIGTERM). */
-void gw_worker_stop(struct gw_worker *w);
+/* Re-reads the config (SIGHUP). */
+void gw_worker_reload(struct gw_worker *w);
+
+/* Graceful (fast == false) or fast stop. */
+void gw_worker_stop(struct gw_worker *w, bool fast);
 
 /* Called by sessions. */
 void gw_worker_session_added(struct gw_worker *w, struct gw_session *s);

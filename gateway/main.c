@@ -4,6 +4,7 @@
  *   postern -c FILE [-o key=value]...       run in the foreground
  *   postern -t -c FILE                      check a config and exit
  *   postern -n -c FILE                      print the effective config
+ *   postern -s reload|stop|quit -c FILE     signal the running instance
  *   postern --listen ADDR --upstream ADDR   quick mode, no file
  */
 #include <getopt.h>
@@ -14,7 +15,7 @@
 
 #include "gateway/gw_config.h"
 #include "gateway/gw_log.h"
-#include "gateway/gw_worker.h"
+#include "gateway/gw_process.h"
 
 #ifndef POSTERN_VERSION
 #define POSTERN_VERSION "0.0.0"
@@ -33,6 +34,8 @@ gw_main_usage(FILE *fp)
             "  -c, --config FILE     configuration file (YAML)\n"
             "  -t, --test            check the configuration and exit\n"
             "  -n, --print           print the effective configuration\n"
+            "  -s, --signal ACTION   reload, stop or quit the instance in\n"
+            "                        process.pid_file\n"
             "  -o, --set KEY=VALUE   override a setting (repeatable), e.g.\n"
             "                        -o limits.message_size=20M\n"
             "      --listen ADDR     quick mode: listen on ADDR\n"
@@ -40,7 +43,8 @@ gw_main_usage(FILE *fp)
             "  -V, --version         print the version\n"
             "  -h, --help            this help\n"
             "\n"
-            "Logs go to stderr. SIGINT/SIGTERM stop the gateway.\n");
+            "Logs go to stderr. SIGHUP reloads, SIGTERM stops gracefully,\n"
+            "SIGQUIT (or a second SIGTERM) stops at once.\n");
 }
 
 int
@@ -50,6 +54,7 @@ main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"test", no_argument, NULL, 't'},
         {"print", no_argument, NULL, 'n'},
+        {"signal", required_argument, NULL, 's'},
         {"set", required_argument, NULL, 'o'},
         {"listen", required_argument, NULL, 'L'},
         {"upstream", required_argument, NULL, 'U'},
@@ -62,16 +67,16 @@ main(int argc, char **argv)
     const char *config_path = NULL;
     const char *listen = NULL;
     const char *upstream = NULL;
+    const char *action = NULL;
+    struct gw_config_source src;
     bool test_only = false;
     bool print = false;
     struct gw_config_errors errs;
     struct gw_config *cfg;
-    struct gw_worker worker;
     size_t i;
     int ch;
-    int rc;
 
-    while ((ch = getopt_long(argc, argv, "c:tno:Vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:tns:o:Vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -81,6 +86,9 @@ main(int argc, char **argv)
             break;
         case 'n':
             print = true;
+            break;
+        case 's':
+            action = optarg;
             break;
         case 'o':
             if (noverrides == GW_MAX_OVERRIDES) {
@@ -118,21 +126,30 @@ main(int argc, char **argv)
         return 2;
     }
     memset(&errs, 0, sizeof(errs));
-    if (config_path != NULL) {
-        cfg = gw_config_load(config_path, overrides, noverrides, &errs);
-    } else if (listen != NULL && upstream != NULL) {
-        cfg = gw_config_quick(listen, upstream, overrides, noverrides, &errs);
-    } else {
+    memset(&src, 0, sizeof(src));
+    src.path = config_path;
+    src.listen = listen;
+    src.upstream = upstream;
+    src.overrides = overrides;
+    src.noverrides = noverrides;
+    if (config_path == NULL && (listen == NULL || upstream == NULL)) {
         fprintf(stderr, "postern: give -c FILE, or both --listen and "
                         "--upstream\n");
         gw_main_usage(stderr);
         return 2;
     }
+    cfg = gw_config_from(&src, &errs);
     if (cfg == NULL) {
         for (i = 0; i < errs.count; i++) {
             fprintf(stderr, "%s\n", errs.msg[i]);
         }
         return 1;
+    }
+    if (action != NULL) {
+        int rc = gw_process_signal(cfg, action);
+
+        gw_config_unref(cfg);
+        return rc;
     }
     if (print) {
         gw_config_print(cfg, stdout);
@@ -148,17 +165,6 @@ main(int argc, char **argv)
 
     /* A peer that closes while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
-    gw_log_set_level(cfg->log_level);
-    memset(&worker, 0, sizeof(worker));
-    rc = gw_worker_start(&worker, cfg);
-    gw_config_unref(cfg); /* the worker holds its own reference */
-    if (rc != 0) {
-        gw_worker_stop(&worker);
-        gw_worker_run(&worker);
-        return 1;
-    }
     gw_log(GW_LOG_INFO, NULL, "event=started version=%s", POSTERN_VERSION);
-    rc = gw_worker_run(&worker);
-    gw_log(GW_LOG_INFO, NULL, "event=stopped");
-    return rc == 0 ? 0 : 1;
+    return gw_process_run(&src, cfg); /* takes over cfg */
 }

@@ -210,6 +210,10 @@ class Postern:
             self.argv += ["-c", cfg]
         else:
             self.argv += ["--listen", self.listen, "--upstream", upstream]
+        # The suite runs as root in CI; postern refuses to stay root unless
+        # told to (a production config sets process.user instead).
+        if os.geteuid() == 0:
+            self.argv += ["-o", "process.run_as_root=yes"]
         for o in opts:
             self.argv += ["-o", o]
         self.proc = None

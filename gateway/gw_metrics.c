@@ -1,0 +1,134 @@
+#include "gateway/gw_metrics.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/gw_log.h"
+
+struct gw_counters *gw_metrics_self;
+
+const uint64_t gw_latency_bounds_ms[GW_LATENCY_BUCKETS] = {
+    1, 5, 10, 25, 50, 100, 250, 1000, 5000};
+
+#define GW_METRIC_NAME(name, help) #name,
+static const char *const gw_metric_names[] = {GW_METRICS(GW_METRIC_NAME)};
+#undef GW_METRIC_NAME
+#define GW_METRIC_HELP(name, help) help,
+static const char *const gw_metric_helps[] = {GW_METRICS(GW_METRIC_HELP)};
+#undef GW_METRIC_HELP
+
+void
+gw_metric_reply(enum gw_metric first, int code)
+{
+    int cls = code / 100;
+
+    if (cls >= 2 && cls <= 5) {
+        gw_metric_inc((enum gw_metric)(first + (cls - 2)));
+    }
+}
+
+void
+gw_metric_latency(uint64_t ms)
+{
+    size_t i;
+
+    if (gw_metrics_self == NULL) {
+        return;
+    }
+    for (i = 0; i < GW_LATENCY_BUCKETS && ms > gw_latency_bounds_ms[i]; i++) {
+    }
+    gw_metrics_self->latency_bucket[i]++;
+    gw_metrics_self->latency_sum_ms += ms;
+    gw_metrics_self->latency_count++;
+}
+
+void
+gw_counters_add(struct gw_counters *sum, const struct gw_counters *b)
+{
+    size_t i;
+
+    for (i = 0; i < GW_M_COUNT; i++) {
+        sum->c[i] += b->c[i];
+    }
+    sum->sessions += b->sessions;
+    for (i = 0; i <= GW_LATENCY_BUCKETS; i++) {
+        sum->latency_bucket[i] += b->latency_bucket[i];
+    }
+    sum->latency_sum_ms += b->latency_sum_ms;
+    sum->latency_count += b->latency_count;
+}
+
+/* Appends to dst at *o; false once it no longer fits. */
+static bool gw_metrics_put(char *dst, size_t cap, size_t *o, const char *fmt,
+                           ...) GW_PRINTF(4, 5);
+
+static bool
+gw_metrics_put(char *dst, size_t cap, size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (*o >= cap) {
+        return false;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(dst + *o, cap - *o, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap - *o) {
+        *o = cap;
+        return false;
+    }
+    *o += (size_t)n;
+    return true;
+}
+
+size_t
+gw_metrics_render(const struct gw_counters *sum, size_t workers, char *dst,
+                  size_t cap)
+{
+    size_t o = 0;
+    size_t i;
+    uint64_t cum = 0;
+
+    for (i = 0; i < GW_M_COUNT; i++) {
+        gw_metrics_put(dst, cap, &o,
+                       "# HELP postern_%s %s\n# TYPE postern_%s counter\n"
+                       "postern_%s %llu\n",
+                       gw_metric_names[i], gw_metric_helps[i],
+                       gw_metric_names[i], gw_metric_names[i],
+                       (unsigned long long)sum->c[i]);
+    }
+    gw_metrics_put(dst, cap, &o,
+                   "# HELP postern_sessions sessions open now\n"
+                   "# TYPE postern_sessions gauge\npostern_sessions %llu\n"
+                   "# HELP postern_workers worker processes\n"
+                   "# TYPE postern_workers gauge\npostern_workers %zu\n",
+                   (unsigned long long)sum->sessions, workers);
+    gw_metrics_put(dst, cap, &o,
+                   "# HELP postern_upstream_connect_seconds time to a usable "
+                   "upstream session\n"
+                   "# TYPE postern_upstream_connect_seconds histogram\n");
+    for (i = 0; i <= GW_LATENCY_BUCKETS; i++) {
+        cum += sum->latency_bucket[i];
+        if (i < GW_LATENCY_BUCKETS) {
+            gw_metrics_put(dst, cap, &o,
+                           "postern_upstream_connect_seconds_bucket"
+                           "{le=\"%.3f\"} %llu\n",
+                           (double)gw_latency_bounds_ms[i] / 1000.0,
+                           (unsigned long long)cum);
+        } else {
+            gw_metrics_put(dst, cap, &o,
+                           "postern_upstream_connect_seconds_bucket"
+                           "{le=\"+Inf\"} %llu\n",
+                           (unsigned long long)cum);
+        }
+    }
+    gw_metrics_put(dst, cap, &o,
+                   "postern_upstream_connect_seconds_sum %.3f\n"
+                   "postern_upstream_connect_seconds_count %llu\n",
+                   (double)sum->latency_sum_ms / 1000.0,
+                   (unsigned long long)sum->latency_count);
+    return o < cap ? o : 0;
+}

@@ -1,0 +1,467 @@
+#include "gateway/gw_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/gw_log.h"
+#include "gateway/gw_shm.h"
+#include "gateway/gw_str.h"
+#include "gateway/gw_worker.h"
+
+#define GW_RESPAWN_MIN_MS 500
+#define GW_RESPAWN_MAX_MS 30000
+#define GW_HEALTHY_MS 60000 /* a worker that lived this long resets back-off */
+
+struct gw_kid {
+    pid_t pid;
+    uint64_t started_ms;
+    uint64_t respawn_at_ms; /* 0: not waiting to be respawned */
+    uint64_t backoff_ms;
+};
+
+static uint64_t
+gw_process_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static size_t
+gw_process_nworkers(const struct gw_config *cfg)
+{
+    long n;
+
+    if (cfg->process.workers > 0) {
+        return cfg->process.workers;
+    }
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) {
+        return 1;
+    }
+    return n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (size_t)n;
+}
+
+int
+gw_process_drop_privileges(const struct gw_process_cfg *p)
+{
+    struct passwd *pw;
+    struct group *gr;
+    uid_t uid;
+    gid_t gid;
+
+    if (geteuid() != 0) {
+        if (p->user[0] != '\0') {
+            gw_log(GW_LOG_DEBUG, NULL, "event=privileges user=%s "
+                   "action=ignored reason=\"not started as root\"", p->user);
+        }
+        return 0;
+    }
+    if (p->user[0] == '\0') {
+        if (p->run_as_root) {
+            gw_log(GW_LOG_WARN, NULL, "event=privileges action=stay_root "
+                   "reason=\"process.run_as_root is set\"");
+            return 0;
+        }
+        gw_log(GW_LOG_ERROR, NULL, "event=privileges action=refuse "
+               "reason=\"running as root: set process.user (or "
+               "process.run_as_root: true)\"");
+        return -1;
+    }
+    pw = getpwnam(p->user);
+    if (pw == NULL) {
+        gw_log(GW_LOG_ERROR, NULL, "event=privileges error=\"no user %s\"",
+               p->user);
+        return -1;
+    }
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+    if (p->group[0] != '\0') {
+        gr = getgrnam(p->group);
+        if (gr == NULL) {
+            gw_log(GW_LOG_ERROR, NULL, "event=privileges error=\"no group "
+                   "%s\"", p->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (p->chroot[0] != '\0' && (chroot(p->chroot) != 0 || chdir("/") != 0)) {
+        gw_log(GW_LOG_ERROR, NULL, "event=privileges error=\"chroot %s: "
+               "%s\"", p->chroot, strerror(errno));
+        return -1;
+    }
+    if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        gw_log(GW_LOG_ERROR, NULL, "event=privileges error=\"%s\"",
+               strerror(errno));
+        return -1;
+    }
+    /* verified: no way back to root */
+    if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+        getegid() != gid || setuid(0) == 0) {
+        gw_log(GW_LOG_ERROR, NULL, "event=privileges error=\"drop not "
+               "effective\"");
+        return -1;
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        gw_log(GW_LOG_WARN, NULL, "event=privileges no_new_privs=failed");
+    }
+    gw_log(GW_LOG_INFO, NULL, "event=privileges user=%s uid=%ld gid=%ld%s%s",
+           p->user, (long)uid, (long)gid,
+           p->chroot[0] != '\0' ? " chroot=" : "", p->chroot);
+    return 0;
+}
+
+/* A worker's whole life; returns its exit status. */
+static int
+gw_process_worker(const struct gw_config_source *src, struct gw_config *cfg,
+                  struct gw_shm *shm, unsigned id)
+{
+    struct gw_worker w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    rc = gw_worker_start(&w, id, src, cfg, shm);
+    if (rc == 0 && gw_process_drop_privileges(&cfg->process) != 0) {
+        rc = -1;
+    }
+    if (rc != 0) {
+        gw_worker_stop(&w, true);
+        gw_worker_run(&w);
+        return GW_EXIT_START;
+    }
+    gw_log(GW_LOG_INFO, NULL, "event=worker_started worker=%u", id);
+    rc = gw_worker_run(&w);
+    return rc == 0 ? 0 : 1;
+}
+
+static pid_t
+gw_process_spawn(const struct gw_config_source *src, struct gw_config *cfg,
+                 struct gw_shm *shm, unsigned id, const sigset_t *oldmask)
+{
+    pid_t pid = fork();
+    int rc;
+
+    if (pid != 0) {
+        return pid;
+    }
+    /* the child: back to default signal handling, then a worker */
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, oldmask, NULL);
+    rc = gw_process_worker(src, cfg, shm, id);
+    gw_config_unref(cfg);
+    _exit(rc);
+}
+
+static void
+gw_process_start_kid(struct gw_kid *k, const struct gw_config_source *src,
+                     struct gw_config *cfg, struct gw_shm *shm, unsigned id,
+                     const sigset_t *oldmask)
+{
+    k->respawn_at_ms = 0;
+    k->started_ms = gw_process_now_ms();
+    k->pid = gw_process_spawn(src, cfg, shm, id, oldmask);
+    if (k->pid < 0) {
+        gw_log(GW_LOG_ERROR, NULL, "event=fork_failed worker=%u error=\"%s\"",
+               id, strerror(errno));
+        k->pid = 0;
+        k->respawn_at_ms = k->started_ms + k->backoff_ms;
+    }
+}
+
+static bool
+gw_process_write_pid(const char *path)
+{
+    char buf[32];
+    int fd;
+    int n;
+
+    if (path[0] == '\0') {
+        return true;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        gw_log(GW_LOG_ERROR, NULL, "event=pid_file error=\"%s: %s\"", path,
+               strerror(errno));
+        return false;
+    }
+    n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (write(fd, buf, (size_t)n) != n) {
+        close(fd);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+static void
+gw_process_kill_all(struct gw_kid *kids, size_t n, int sig)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (kids[i].pid > 0) {
+            kill(kids[i].pid, sig);
+        }
+    }
+}
+
+static size_t
+gw_process_alive(const struct gw_kid *kids, size_t n)
+{
+    size_t i;
+    size_t alive = 0;
+
+    for (i = 0; i < n; i++) {
+        alive += kids[i].pid > 0 ? 1 : 0;
+    }
+    return alive;
+}
+
+/* Re-reads the config in the master; only a valid one reaches workers. */
+static struct gw_config *
+gw_process_reload(const struct gw_config_source *src, struct gw_config *cur)
+{
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+    size_t i;
+
+    memset(&errs, 0, sizeof(errs));
+    cfg = gw_config_from(src, &errs);
+    if (cfg == NULL) {
+        for (i = 0; i < errs.count; i++) {
+            gw_log(GW_LOG_ERROR, NULL, "event=reload_failed error=\"%s\"",
+                   errs.msg[i]);
+        }
+        gw_log(GW_LOG_ERROR, NULL, "event=reload_failed action=kept_old "
+               "errors=%zu", errs.count);
+        return NULL;
+    }
+    gw_log(GW_LOG_INFO, NULL, "event=reload_validated");
+    gw_config_unref(cur);
+    return cfg;
+}
+
+/* Reaps dead workers; returns false when one could not start (fatal). */
+static bool
+gw_process_reap(struct gw_kid *kids, size_t n, struct gw_shm *shm,
+                bool stopping)
+{
+    bool ok = true;
+    pid_t pid;
+    int status;
+    size_t i;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (i = 0; i < n && kids[i].pid != pid; i++) {
+        }
+        if (i == n) {
+            continue;
+        }
+        kids[i].pid = 0;
+        gw_shm_reset_worker(shm, i);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && stopping) {
+            continue;
+        }
+        if (WIFEXITED(status)) {
+            gw_log(stopping ? GW_LOG_INFO : GW_LOG_ERROR, NULL,
+                   "event=worker_exited worker=%zu pid=%ld status=%d", i,
+                   (long)pid, WEXITSTATUS(status));
+            if (WEXITSTATUS(status) == GW_EXIT_START) {
+                ok = false;
+            }
+        } else if (WIFSIGNALED(status)) {
+            gw_log(GW_LOG_ERROR, NULL, "event=worker_killed worker=%zu "
+                   "pid=%ld signal=%d", i, (long)pid, WTERMSIG(status));
+        }
+        if (!stopping) {
+            uint64_t now = gw_process_now_ms();
+
+            if (now - kids[i].started_ms > GW_HEALTHY_MS) {
+                kids[i].backoff_ms = GW_RESPAWN_MIN_MS;
+            } else if (kids[i].backoff_ms < GW_RESPAWN_MAX_MS) {
+                kids[i].backoff_ms *= 2;
+            }
+            kids[i].respawn_at_ms = now + kids[i].backoff_ms;
+            gw_log(GW_LOG_WARN, NULL, "event=worker_respawn worker=%zu "
+                   "in_ms=%llu", i, (unsigned long long)kids[i].backoff_ms);
+        }
+    }
+    return ok;
+}
+
+static int
+gw_process_master(const struct gw_config_source *src, struct gw_config *cfg,
+                  struct gw_shm *shm, size_t n)
+{
+    struct gw_kid kids[GW_MAX_WORKERS];
+    sigset_t set;
+    sigset_t oldmask;
+    siginfo_t info;
+    struct timespec ts;
+    bool stopping = false;
+    bool failed = false;
+    uint64_t now;
+    size_t i;
+    int sig;
+
+    memset(kids, 0, sizeof(kids));
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &set, &oldmask);
+    for (i = 0; i < n; i++) {
+        kids[i].backoff_ms = GW_RESPAWN_MIN_MS;
+        gw_process_start_kid(&kids[i], src, cfg, shm, (unsigned)i, &oldmask);
+    }
+    gw_log(GW_LOG_INFO, NULL, "event=master_started workers=%zu", n);
+    while (!stopping || gw_process_alive(kids, n) > 0) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 250 * 1000000L;
+        sig = sigtimedwait(&set, &info, &ts);
+        switch (sig) {
+        case SIGCHLD:
+            if (!gw_process_reap(kids, n, shm, stopping) && !stopping) {
+                gw_log(GW_LOG_ERROR, NULL, "event=master_stop reason=\"a "
+                       "worker could not start\"");
+                failed = true;
+                stopping = true;
+                gw_process_kill_all(kids, n, SIGQUIT);
+            }
+            break;
+        case SIGHUP: {
+            struct gw_config *next = gw_process_reload(src, cfg);
+
+            if (next != NULL && !stopping) {
+                cfg = next;
+                gw_log_set_level(cfg->log_level);
+                gw_process_kill_all(kids, n, SIGHUP);
+            } else if (next != NULL) {
+                cfg = next;
+            }
+            break;
+        }
+        case SIGTERM:
+        case SIGINT:
+            gw_log(GW_LOG_INFO, NULL, "event=master_stop mode=%s",
+                   stopping ? "fast" : "graceful");
+            gw_process_kill_all(kids, n, stopping ? SIGQUIT : SIGTERM);
+            stopping = true;
+            break;
+        case SIGQUIT:
+            gw_log(GW_LOG_INFO, NULL, "event=master_stop mode=fast");
+            gw_process_kill_all(kids, n, SIGQUIT);
+            stopping = true;
+            break;
+        default:
+            break; /* timeout: respawns below */
+        }
+        now = gw_process_now_ms();
+        for (i = 0; i < n && !stopping; i++) {
+            if (kids[i].pid == 0 && kids[i].respawn_at_ms != 0 &&
+                now >= kids[i].respawn_at_ms) {
+                gw_process_start_kid(&kids[i], src, cfg, shm, (unsigned)i,
+                                     &oldmask);
+            }
+        }
+    }
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    gw_config_unref(cfg);
+    gw_log(GW_LOG_INFO, NULL, "event=master_stopped");
+    return failed ? 1 : 0;
+}
+
+int
+gw_process_run(const struct gw_config_source *src, struct gw_config *cfg)
+{
+    struct gw_shm *shm;
+    size_t n = cfg->process.master ? gw_process_nworkers(cfg) : 1;
+    char pid_file[GW_PATH_MAX];
+    int rc;
+
+    gw_log_set_level(cfg->log_level);
+    gw_log_set_format(cfg->log_format, cfg->log_sink);
+    shm = gw_shm_create(n, cfg->limits.connections + 1);
+    if (shm == NULL) {
+        gw_log(GW_LOG_ERROR, NULL, "event=start error=\"shared memory: "
+               "%s\"", strerror(errno));
+        gw_config_unref(cfg);
+        return 1;
+    }
+    if (!gw_process_write_pid(cfg->process.pid_file)) {
+        gw_shm_destroy(shm);
+        gw_config_unref(cfg);
+        return 1;
+    }
+    gw_strlcpy(pid_file, cfg->process.pid_file, sizeof(pid_file));
+    if (cfg->process.master) {
+        rc = gw_process_master(src, cfg, shm, n);
+    } else {
+        rc = gw_process_worker(src, cfg, shm, 0);
+        gw_config_unref(cfg);
+        rc = rc == GW_EXIT_START ? 1 : rc;
+    }
+    if (pid_file[0] != '\0') {
+        unlink(pid_file);
+    }
+    gw_shm_destroy(shm);
+    return rc;
+}
+
+int
+gw_process_signal(const struct gw_config *cfg, const char *action)
+{
+    char buf[32];
+    FILE *fp;
+    long pid;
+    int sig;
+
+    if (strcmp(action, "reload") == 0) {
+        sig = SIGHUP;
+    } else if (strcmp(action, "stop") == 0) {
+        sig = SIGTERM;
+    } else if (strcmp(action, "quit") == 0) {
+        sig = SIGQUIT;
+    } else {
+        fprintf(stderr, "postern: -s takes reload, stop or quit\n");
+        return 2;
+    }
+    if (cfg->process.pid_file[0] == '\0') {
+        fprintf(stderr, "postern: no process.pid_file in the config\n");
+        return 1;
+    }
+    fp = fopen(cfg->process.pid_file, "r");
+    if (fp == NULL || fgets(buf, sizeof(buf), fp) == NULL) {
+        fprintf(stderr, "postern: cannot read %s: %s\n",
+                cfg->process.pid_file, strerror(errno));
+        if (fp != NULL) {
+            fclose(fp);
+        }
+        return 1;
+    }
+    fclose(fp);
+    pid = strtol(buf, NULL, 10);
+    if (pid <= 1 || kill((pid_t)pid, sig) != 0) {
+        fprintf(stderr, "postern: cannot signal pid %ld: %s\n", pid,
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}

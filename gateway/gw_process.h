@@ -1,0 +1,29 @@
+/*
+ * The process model. With process.master (the default) a master process
+ * forks process.workers workers (0: one per CPU), restarts one that dies
+ * (with a back-off), and turns signals into actions for all of them:
+ * HUP reload (validated by the master first), TERM graceful stop (a second
+ * TERM: fast), QUIT fast stop. The master uses no event loop: it waits for
+ * signals with sigtimedwait, so a fork never copies a live libuv loop.
+ * Without the master, one worker runs in the foreground process.
+ */
+#ifndef GW_PROCESS_H
+#define GW_PROCESS_H
+
+#include "gateway/gw_config.h"
+
+/* Exit status of a worker that could not start (bind, privileges). */
+#define GW_EXIT_START 3
+
+/* Runs Postern until it is stopped; returns the process exit status. */
+int gw_process_run(const struct gw_config_source *src, struct gw_config *cfg);
+
+/* Drops root privileges as process.user/group/chroot say, or refuses to go
+ * on as root unless process.run_as_root. 0 or -1 (logged). */
+int gw_process_drop_privileges(const struct gw_process_cfg *p);
+
+/* postern -s reload|stop: signals the instance named by process.pid_file.
+ * Returns the exit status. */
+int gw_process_signal(const struct gw_config *cfg, const char *action);
+
+#endif

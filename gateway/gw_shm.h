@@ -1,0 +1,66 @@
+/*
+ * State shared by the master and its workers: one anonymous shared mapping
+ * made before the first fork. Each worker owns one slot (its counters and
+ * its per-client connection table) and is its only writer; readers (the
+ * other workers checking a limit, the metrics endpoint) only read, so no
+ * lock is needed. A reader may see a slightly stale count while a writer is
+ * mid-update; limits are not exact to the connection, and never unsafe.
+ */
+#ifndef GW_SHM_H
+#define GW_SHM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "gateway/gw_caps.h"
+#include "gateway/gw_clients.h"
+#include "gateway/gw_limits.h"
+#include "gateway/gw_metrics.h"
+
+struct gw_shm_worker {
+    volatile pid_t pid; /* 0 when the slot's worker is not running */
+    struct gw_counters counters;
+};
+
+/* The last known EHLO list of one upstream block, by name: learnt by any
+ * worker (a probe or a real session), used by all. */
+#define GW_SHM_MAX_UPSTREAMS 32
+struct gw_shm_caps {
+    char name[64];
+    struct gw_caps caps;
+};
+
+struct gw_shm {
+    struct gw_shm_caps caps[GW_SHM_MAX_UPSTREAMS];
+    size_t nworkers;
+    size_t table_cap; /* slots in each worker's client table */
+    size_t bytes;     /* size of the mapping */
+    struct gw_shm_worker w[GW_MAX_WORKERS];
+    /* followed by nworkers tables of table_cap struct gw_client_slot */
+};
+
+/* Maps the shared block for `nworkers` workers, each with room for
+ * `max_connections` distinct client addresses. NULL on failure. */
+struct gw_shm *gw_shm_create(size_t nworkers, size_t max_connections);
+void gw_shm_destroy(struct gw_shm *shm);
+
+/* Worker i's client table. */
+struct gw_client_slot *gw_shm_slots(struct gw_shm *shm, size_t i);
+
+/* After worker i died: its connections are gone (the counters stay). */
+void gw_shm_reset_worker(struct gw_shm *shm, size_t i);
+
+/* Sum of every worker's counters. */
+void gw_shm_sum(const struct gw_shm *shm, struct gw_counters *sum);
+
+/* The upstream block's last known capabilities (zero: not known). */
+void gw_shm_caps_get(const struct gw_shm *shm, const char *name,
+                     struct gw_caps *out);
+void gw_shm_caps_set(struct gw_shm *shm, const char *name,
+                     const struct gw_caps *caps);
+
+/* Connections open across all workers, and from one client address. */
+size_t gw_shm_sessions(const struct gw_shm *shm);
+size_t gw_shm_client_count(struct gw_shm *shm, const struct sockaddr *sa);
+
+#endif
