@@ -73,9 +73,14 @@ POSTERN_EXTRA_OPTS=${POSTERN_EXTRA_OPTS:-}
 SINK_FLAGS=(-p -8 -E -a -C -F -N)
 SINK_CMD=(smtp-sink -u nobody "${SINK_FLAGS[@]}" -t 600 -m 5000
           "127.0.0.1:$SINK_PORT" 4096)
+# One worker in the foreground process (process.master=off), like the
+# single-threaded HAProxy beside it, so its CPU and memory are the figures;
+# POSTERN_EXTRA_OPTS can change that (e.g. "-o process.master=on
+# -o process.workers=2").
 POSTERN_OPTS=(-o limits.connections=5000 -o limits.connections_per_client=5000
               -o log.level=warn -o limits.message_size=2G
-              -o limits.messages_per_session=1000000)
+              -o limits.messages_per_session=1000000
+              -o process.master=off -o process.run_as_root=yes)
 SOURCE_HELO=bench.example   # smtp-source -M: HELO name and address domain
 
 STAMP=$(date +%Y%m%d-%H%M%S)

@@ -221,6 +221,11 @@ if [ "$CONFIG" != none ] && [ -f "$CONFIG" ]; then
 else
     PST_CMD=("$POSTERN" --listen "$LISTEN" --upstream "$UPSTREAM")
 fi
+# Started as root (the README's set-up), postern drops to an unprivileged
+# user once its listener is bound; it refuses to stay root.
+if [ "$(id -u)" -eq 0 ]; then
+    PST_CMD+=(-o process.user=nobody)
+fi
 "${PST_CMD[@]}" >"$PSTLOG" 2>&1 &
 PST_PID=$!
 PIDS+=("$PST_PID")
