@@ -149,9 +149,11 @@ static pid_t
 gw_process_spawn(const struct gw_config_source *src, struct gw_config *cfg,
                  struct gw_shm *shm, unsigned id, const sigset_t *oldmask)
 {
-    pid_t pid = fork();
+    pid_t pid;
     int rc;
 
+    fflush(NULL);
+    pid = fork();
     if (pid != 0) {
         return pid;
     }
@@ -164,7 +166,9 @@ gw_process_spawn(const struct gw_config_source *src, struct gw_config *cfg,
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     rc = gw_process_worker(src, cfg, shm, id);
     gw_config_unref(cfg);
-    _exit(rc);
+    /* exit, not _exit: leak checkers run at exit (stdio was flushed
+     * before the fork, so nothing is written twice) */
+    exit(rc);
 }
 
 static void

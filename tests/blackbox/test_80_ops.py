@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+"""80-ops: the process model and running it for years (issue 7).
+
+Workers under a master, a worker killed mid-load (restarted, never a
+false 250), reload with a good and a bad config (live sessions keep
+theirs), reload and graceful stop under a sending loop (no transaction
+gets a 250 the upstream did not give, none in flight is cut), the metrics
+endpoint (values move, hostile HTTP input), privilege drop, -s via the pid
+file, JSON logs.
+"""
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
+                 check_eq, expect)
+
+suite = Suite("test_80_ops")
+
+CONFIG = """
+listeners:
+  - address: "{listen}"
+upstreams:
+  - addresses: ["%s"]
+process:
+  workers: 2
+  pid_file: "%s"
+  shutdown_grace: %s
+limits:
+  message_size: %s
+metrics:
+  listen: "%s"
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def workers_of(pid):
+    """The worker pids of a master."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def wait_workers(pp, n, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        kids = workers_of(pp.proc.pid)
+        if len(kids) == n and pp.log().count("event=worker_started") >= n:
+            return kids
+        time.sleep(0.05)
+    raise TestFailure("expected %d workers, have %s\n%s" %
+                      (n, workers_of(pp.proc.pid), pp.log_tail()))
+
+
+def start(ctx, size="50M", grace="30s", script=()):
+    up = Upstream(ctx, script=script)
+    mport = free_port()
+    pid_file = ctx.path("postern-%d.pid" % mport)
+    cfg = CONFIG % (up.addr, pid_file, grace, size, "127.0.0.1:%d" % mport)
+    pp = Postern(ctx, config=cfg)
+    wait_workers(pp, 2)
+    return up, pp, mport, pid_file
+
+
+def http_get(port, raw=None, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout)
+    s.sendall(raw if raw is not None else
+              b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except (socket.timeout, ConnectionResetError):
+        pass  # a reset after the reply: the request was not all read
+    s.close()
+    return data
+
+
+def metric(text, name):
+    for line in text.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise TestFailure("no metric %s in:\n%s" % (name, text[:2000]))
+
+
+def send_one(port, i, results, hold=0.0):
+    """One message on its own connection; records the final reply code
+    (or the exception) in results[i]."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), 10)
+        f = s.makefile("rb")
+
+        def reply():
+            lines = []
+            while True:
+                line = f.readline()
+                if not line:
+                    raise EOFError("closed")
+                lines.append(line)
+                if line[3:4] != b"-":
+                    return int(line[:3])
+        reply()
+        s.sendall(b"EHLO loop.example\r\n")
+        reply()
+        s.sendall(b"MAIL FROM:<a@example.org>\r\n")
+        if reply() != 250:
+            results[i] = "mail-refused"
+            return
+        s.sendall(b"RCPT TO:<b@example.net>\r\n")
+        reply()
+        s.sendall(b"DATA\r\n")
+        if reply() != 354:
+            results[i] = "data-refused"
+            return
+        s.sendall(b"Subject: loop %d\r\n\r\nbody\r\n" % i)
+        if hold:
+            time.sleep(hold)
+        s.sendall(b".\r\n")
+        results[i] = reply()
+        s.sendall(b"QUIT\r\n")
+        s.close()
+    except Exception as e:  # a dropped connection is allowed, never a lie
+        results[i] = "error:%s" % type(e).__name__
+
+
+def accepted_subjects(up):
+    out = set()
+    for m in up.messages():
+        c = m.get("content") or b""
+        for line in c.split(b"\r\n"):
+            if line.startswith(b"Subject: loop "):
+                out.add(int(line.split()[-1]))
+    return out
+
+
+def check_no_false_250(up, results):
+    """Every 250 the client got is a message the upstream has."""
+    got = accepted_subjects(up)
+    for i, r in enumerate(results):
+        if r == 250 and i not in got:
+            raise TestFailure("message %d got 250 but never reached the "
+                              "upstream" % i)
+
+
+@suite.case
+def workers_and_metrics(ctx):
+    up, pp, mport, pid_file = start(ctx)
+    before = http_get(mport)
+    check(before.startswith(b"HTTP/1.1 200 OK"), "metrics status: %r"
+          % before[:60])
+    check_eq(metric(before, "postern_workers"), 2.0, "workers gauge")
+    t0 = metric(before, "postern_transactions_accepted_total")
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"Subject: m\r\n\r\nx\r\n"), 250)
+    c.cmd("QUIT", 221)
+    time.sleep(0.2)
+    after = http_get(mport)
+    check_eq(metric(after, "postern_transactions_accepted_total"), t0 + 1,
+             "accepted counter moved")
+    check(metric(after, "postern_connections_total") >= 1, "connections")
+    check(metric(after, "postern_upstream_connect_seconds_count") >= 1,
+          "latency histogram")
+
+
+@suite.case
+def metrics_endpoint_survives_hostile_input(ctx):
+    up, pp, mport, pid_file = start(ctx)
+    check(http_get(mport, b"GET /nope HTTP/1.1\r\n\r\n").startswith(
+        b"HTTP/1.1 404"), "404 for another path")
+    check(http_get(mport, b"POST /metrics HTTP/1.1\r\n\r\n").startswith(
+        b"HTTP/1.1 405"), "405 for POST")
+    check(http_get(mport, b"\x00\x01garbage\r\n\r\n").startswith(
+        b"HTTP/1.1 400"), "400 for junk")
+    r = http_get(mport, b"GET /" + b"a" * 20000)
+    check(r.startswith(b"HTTP/1.1 431") or r == b"", "long line: %r" % r[:40])
+    # a slow client is cut after the deadline, and does not block others
+    slow = socket.create_connection(("127.0.0.1", mport), 10)
+    slow.sendall(b"GET /met")
+    check(http_get(mport).startswith(b"HTTP/1.1 200"), "served meanwhile")
+    slow.settimeout(8)
+    check_eq(slow.recv(100), b"", "slow client closed")
+    pp.check_alive()
+
+
+@suite.case
+def worker_killed_under_load_is_restarted(ctx):
+    up, pp, mport, pid_file = start(ctx)
+    kids = wait_workers(pp, 2)
+    results = [None] * 60
+    threads = []
+    for i in range(len(results)):
+        t = threading.Thread(target=send_one, args=(pp.port, i, results, 0.05))
+        t.start()
+        threads.append(t)
+        if i == 20:
+            os.kill(kids[0], signal.SIGKILL)
+        time.sleep(0.01)
+    for t in threads:
+        t.join(30)
+    check_no_false_250(up, results)
+    new = wait_workers(pp, 2, timeout=15)
+    check(kids[0] not in new and kids[1] in new,
+          "worker restarted: %s -> %s" % (kids, new))
+    check("event=worker_killed" in pp.log(), "the death is logged")
+    r = [None]
+    send_one(pp.port, 0, r)
+    check_eq(r[0], 250, "a message after the restart")
+
+
+@suite.case
+def reload_keeps_sessions_and_rejects_bad_config(ctx):
+    up, pp, mport, pid_file = start(ctx, size="1M")
+    c = pp.client()
+    r = c.ehlo()
+    check("SIZE 1048576" in r.lines, "SIZE before reload: %s" % r.lines)
+    cfg = open(pp.config_path).read()
+    with open(pp.config_path, "w") as f:
+        f.write(cfg.replace("message_size: 1M", "message_size: 2M"))
+    os.kill(pp.proc.pid, signal.SIGHUP)
+    deadline = time.time() + 5
+    while pp.log().count("event=reload result=ok") < 2:
+        check(time.time() < deadline, "reload not logged by both workers:\n"
+              + pp.log_tail())
+        time.sleep(0.05)
+    # the old session keeps its generation; a new one gets the new one
+    r = c.ehlo()
+    check("SIZE 1048576" in r.lines, "old session, old SIZE: %s" % r.lines)
+    r2 = pp.client().ehlo()
+    check("SIZE 2097152" in r2.lines, "new session, new SIZE: %s" % r2.lines)
+    # a broken config changes nothing
+    with open(pp.config_path, "w") as f:
+        f.write(cfg.replace("message_size: 1M", "message_size: lots"))
+    os.kill(pp.proc.pid, signal.SIGHUP)
+    deadline = time.time() + 5
+    while "event=reload_failed action=kept_old" not in pp.log():
+        check(time.time() < deadline, "bad reload not logged")
+        time.sleep(0.05)
+    r3 = pp.client().ehlo()
+    check("SIZE 2097152" in r3.lines, "kept the good config: %s" % r3.lines)
+    expect(c.send_message(b"Subject: old\r\n\r\nx\r\n"), 250)
+
+
+@suite.case
+def reload_and_signal_via_pid_file_under_load(ctx):
+    up, pp, mport, pid_file = start(ctx)
+    check_eq(int(open(pid_file).read()), pp.proc.pid, "pid file")
+    results = [None] * 80
+    stop = threading.Event()
+
+    def loop():
+        i = 0
+        while not stop.is_set() and i < len(results):
+            send_one(pp.port, i, results)
+            i += 1
+    ts = [threading.Thread(target=loop) for _ in range(1)]
+    for t in ts:
+        t.start()
+    for _ in range(3):
+        time.sleep(0.3)
+        rc = os.spawnv(os.P_WAIT, ctx.postern_bin,
+                       [ctx.postern_bin, "-c", pp.config_path, "-s",
+                        "reload"])
+        check_eq(rc, 0, "postern -s reload")
+    time.sleep(0.3)
+    stop.set()
+    for t in ts:
+        t.join(60)
+    done = [r for r in results if r is not None]
+    check(len(done) >= 5, "the loop sent messages: %s" % done)
+    bad = [r for r in done if r != 250]
+    check_eq(bad, [], "no transaction failed during reloads")
+    check_no_false_250(up, results)
+    rc = os.spawnv(os.P_WAIT, ctx.postern_bin,
+                   [ctx.postern_bin, "-c", pp.config_path, "-s", "stop"])
+    check_eq(rc, 0, "postern -s stop")
+    pp.proc.wait(20)
+    check_eq(pp.stop(exited_ok=True), 0, "exit status after -s stop")
+    check(not os.path.exists(pid_file), "pid file removed")
+
+
+@suite.case
+def graceful_stop_lets_transactions_finish(ctx):
+    up, pp, mport, pid_file = start(ctx, grace="10s")
+    idle = pp.client()
+    idle.ehlo()
+    busy = pp.client()
+    busy.ehlo()
+    busy.cmd("MAIL FROM:<a@example.org>", 250)
+    busy.cmd("RCPT TO:<b@example.net>", 250)
+    busy.cmd("DATA", 354)
+    busy.send(b"Subject: in flight\r\n\r\npart one\r\n")
+    os.kill(pp.proc.pid, signal.SIGTERM)
+    expect(idle.reply(), 421, "4.3.2", what="idle session at stop")
+    idle.expect_closed()
+    # new connections are refused
+    time.sleep(0.3)
+    try:
+        s = socket.create_connection(("127.0.0.1", pp.port), 2)
+        got = s.recv(100)
+        s.close()
+        check(got == b"", "a new connection after stop got %r" % got)
+    except OSError:
+        pass
+    # the transaction in flight finishes with the upstream's 250
+    busy.send(b"part two\r\n.\r\n")
+    expect(busy.reply(), 250, what="end of data after TERM")
+    check(any(b"part two" in (m.get("content") or b"")
+              for m in up.messages()), "message delivered")
+    busy.line("NOOP")
+    expect(busy.reply(), 421, "4.3.2", what="command after the transaction")
+    pp.proc.wait(15)
+    check_eq(pp.stop(exited_ok=True), 0, "exit status")
+
+
+@suite.case
+def privileges_dropped(ctx):
+    if os.geteuid() != 0:
+        ctx.note("not root: skipped the privilege check")
+        return
+    up = Upstream(ctx)
+    pp = Postern(ctx, upstream=up.addr, opts=["process.user=nobody",
+                                               "process.workers=1"])
+    kids = wait_workers(pp, 1)
+    with open("/proc/%d/status" % kids[0]) as f:
+        st = f.read()
+    uid = [l for l in st.splitlines() if l.startswith("Uid:")][0].split()
+    check(all(x == "65534" for x in uid[1:]), "worker uids: %s" % uid)
+    nnp = [l for l in st.splitlines() if l.startswith("NoNewPrivs:")]
+    check(nnp and nnp[0].split()[1] == "1", "no_new_privs: %s" % nnp)
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"Subject: p\r\n\r\nx\r\n"), 250)
+    # started as root with no user and no run_as_root: refuses
+    env_argv = [ctx.postern_bin, "--listen", "127.0.0.1:%d" % free_port(),
+                "--upstream", up.addr, "-o", "process.master=off"]
+    rc = os.spawnv(os.P_WAIT, ctx.postern_bin, env_argv)
+    check(rc != 0, "refused to run as root")
+
+
+@suite.case
+def json_logs(ctx):
+    import json
+    up = Upstream(ctx)
+    pp = Postern(ctx, upstream=up.addr, opts=["log.format=json"])
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"Subject: j\r\n\r\nx\r\n"), 250)
+    c.cmd("QUIT", 221)
+    time.sleep(0.3)
+    lines = [l for l in pp.log().splitlines() if l.startswith("{")]
+    check(len(lines) >= 3, "JSON lines: %s" % lines[:3])
+    objs = [json.loads(l) for l in lines]
+    tx = [o for o in objs if o.get("event") == "tx"]
+    check(tx and tx[0]["outcome"] == "accepted" and "sid" in tx[0],
+          "tx line: %s" % tx)
+
+
+if __name__ == "__main__":
+    suite.run()
