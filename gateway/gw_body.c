@@ -95,6 +95,14 @@ gw_body_finish(struct gw_body *b, struct gw_buf *out)
 }
 
 void
+gw_body_terminate(struct gw_body *b, struct gw_buf *out)
+{
+    if (b->error == GW_BODY_OK && out != NULL) {
+        gw_buf_append(out, ".\r\n", 3);
+    }
+}
+
+void
 gw_body_discard(struct gw_body *b)
 {
     if (b->error == GW_BODY_OK) {
@@ -172,7 +180,7 @@ gw_body_feed(struct gw_body *b, const uint8_t *p, size_t len,
                 if (b->pending_cr) {
                     gw_body_crlf(b, NULL, 0);
                 }
-                if (b->error == GW_BODY_OK) {
+                if (b->error == GW_BODY_OK && !b->defer_end) {
                     gw_buf_append(out, ".\r\n", 3);
                 }
                 b->out = NULL;

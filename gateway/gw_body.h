@@ -57,6 +57,8 @@ struct gw_body {
     /* encoder */
     bool enc_bol;        /* output is at the start of a line */
     bool done;           /* end of data seen */
+    bool defer_end;      /* DATA: leave the terminator to gw_body_terminate
+                            (end-of-data policy runs in between) */
     enum gw_body_error error;
     struct gw_buf *out;  /* set for the duration of one gw_body_feed */
 };
@@ -77,6 +79,10 @@ void gw_body_init(struct gw_body *b, enum gw_bare_newlines bare_nl,
  */
 size_t gw_body_feed(struct gw_body *b, const uint8_t *p, size_t len,
                     struct gw_buf *out);
+
+/* Writes the ".\r\n" a DATA body held back (defer_end); needs 3 bytes of
+ * space. Nothing after an error. */
+void gw_body_terminate(struct gw_body *b, struct gw_buf *out);
 
 /* Stops writing content (the upstream transaction is being aborted). */
 void gw_body_discard(struct gw_body *b);

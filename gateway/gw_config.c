@@ -10,6 +10,8 @@
  */
 #include "gateway/gw_config_internal.h"
 
+#include "policy/policy.h"
+
 #include <string.h>
 
 #include "gateway/gw_alloc.h"
@@ -377,6 +379,7 @@ gw_cfg_walk_root(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
     const struct gw_cfg_node *host = NULL;
     const struct gw_cfg_node *lst = NULL;
     const struct gw_cfg_node *ups = NULL;
+    const struct gw_cfg_node *pol = NULL;
     const struct gw_cfg_node *m;
     const struct gw_cfg_section *sec;
     size_t i;
@@ -400,6 +403,8 @@ gw_cfg_walk_root(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
                 lst = m;
             } else if (strcmp(m->key, "upstreams") == 0) {
                 ups = m;
+            } else if (strcmp(m->key, "policy") == 0) {
+                pol = m;
             } else {
                 gw_cfg_unknown_key(ctx, m, "at the top level");
             }
@@ -425,6 +430,10 @@ gw_cfg_walk_root(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
     if (cfg->listeners != NULL) {
         gw_cfg_check_unique(ctx, lst, "listener", cfg->listeners[0].name,
                             sizeof(*cfg->listeners), cfg->nlisteners);
+    }
+    /* last: rules name upstreams, and only a valid config is compiled */
+    if (pol != NULL && ctx->nerrors == 0) {
+        gw_cfg_walk_policy(ctx, cfg, pol);
     }
 }
 
@@ -747,6 +756,7 @@ gw_cfg_set_source(struct gw_config *cfg, const char *source)
 static void
 gw_cfg_free(struct gw_config *cfg)
 {
+    pol_ruleset_unref(cfg->policy);
     gw_free(cfg->listeners);
     gw_free(cfg->upstreams);
     gw_free(cfg);

@@ -18,6 +18,8 @@
 
 #define GW_NAME_MAX 64
 
+struct pol_ruleset;
+
 struct gw_sockaddr {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -154,6 +156,8 @@ struct gw_config {
     struct gw_limits_cfg limits;
     struct gw_timeouts_cfg timeouts;
     struct gw_ehlo_cfg ehlo;       /* key ehlo */
+    struct pol_ruleset *policy;    /* key policy: compiled rules, or NULL */
+    size_t policy_counters;        /* policy.counters.capacity (0: default) */
 };
 
 /* Collected configuration errors, each already formatted as

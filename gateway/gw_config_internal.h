@@ -138,6 +138,10 @@ bool gw_cfg_check_map(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
 /* Records one error at pos (see gw_config_errors). */
 void gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
                   const char *fmt, ...) GW_PRINTF(3, 4);
+/* Records an error already formatted by someone else (policy's
+ * "FILE:LINE:COL: message"); pos only orders it among the others. */
+void gw_cfg_error_raw(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
+                      const char *text);
 /* Sorts the errors into file order and notes how many did not fit. */
 void gw_cfg_errors_finish(struct gw_cfg_ctx *ctx);
 /* snprintf that marks truncation with "..." and says whether it fit. */
@@ -175,6 +179,13 @@ bool gw_cfg_parse(struct gw_cfg_ctx *ctx, const char *buf, size_t len,
  * when *root is NULL). Errors are reported in the override's name. */
 void gw_cfg_override(struct gw_cfg_ctx *ctx, struct gw_cfg_node **root,
                      const char *ov);
+
+/* ---- gw_config_policy.c: the policy section -> policy/ ----------------- */
+
+/* Builds the rule specs from the `policy` node, compiles them (reading
+ * table files) into cfg->policy, and reports policy's errors. */
+void gw_cfg_walk_policy(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
+                        const struct gw_cfg_node *n);
 
 /* ---- gw_config_value.c: typed values -------------------------------- */
 

@@ -94,6 +94,19 @@ gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
  * a file position keep their order, after the others), and makes the last
  * slot say how many errors did not fit. */
 void
+gw_cfg_error_raw(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
+                 const char *text)
+{
+    ctx->nerrors++;
+    if (ctx->errs == NULL || ctx->errs->count >= GW_CONFIG_MAX_ERRORS) {
+        return;
+    }
+    ctx->epos[ctx->errs->count] = *pos;
+    gw_strlcpy(ctx->errs->msg[ctx->errs->count++], text,
+               sizeof(ctx->errs->msg[0]));
+}
+
+void
 gw_cfg_errors_finish(struct gw_cfg_ctx *ctx)
 {
     char tmp[sizeof(ctx->errs->msg[0])];

@@ -16,6 +16,7 @@
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_metrics.h"
+#include "gateway/gw_policy.h"
 #include "gateway/gw_reply.h"
 #include "gateway/gw_session.h"
 #include "gateway/gw_shm.h"
@@ -184,6 +185,10 @@ gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
         s->up == NULL || line->flags != 0) {
         return false;
     }
+    if (s->cfg->policy != NULL &&
+        pol_ruleset_rules_at(s->cfg->policy, POL_STAGE_RCPT) > 0) {
+        return false; /* rcpt rules decide in order (rate() counts once) */
+    }
     if (gw_cmd_parse(line->p, line->len, &cmd) != GW_PARSE_OK ||
         cmd.verb != GW_VERB_RCPT ||
         (gw_in_cmds[GW_VERB_RCPT].legal & GW_IN_BIT(s->state)) == 0) {
@@ -220,6 +225,12 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
     if (s->w->stopping && s->tx == NULL && cmd.verb != GW_VERB_QUIT) {
         gw_session_reply_close(s, 421, "4.3.2", "Service shutting down",
                                "shutdown");
+        return;
+    }
+    if (s->require_tls &&
+        (cmd.verb == GW_VERB_MAIL || cmd.verb == GW_VERB_RCPT ||
+         cmd.verb == GW_VERB_DATA || cmd.verb == GW_VERB_AUTH)) {
+        gw_in_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
         return;
     }
     def = &gw_in_cmds[cmd.verb];
@@ -353,6 +364,9 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
 {
     struct gw_offer_input in;
     struct gw_caps upcaps;
+    struct pol_facts f;
+    struct pol_verdict v;
+    char pbuf[POL_VERDICT_BUF_SIZE];
     uint8_t buf[1024];
     size_t n;
     int rc = gw_helo_parse(cmd->args, cmd->args_len);
@@ -362,6 +376,13 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
                     cmd->verb == GW_VERB_EHLO ? "Syntax: EHLO hostname"
                                               : "Syntax: HELO hostname");
         return;
+    }
+    gw_policy_facts(s, &f);
+    f.helo.p = cmd->args;
+    f.helo.len = cmd->args_len;
+    gw_policy_eval(s, POL_STAGE_HELO, &f, &v, pbuf, sizeof(pbuf));
+    if (gw_policy_refuse(s, &v)) {
+        return; /* the session stays where it was */
     }
     gw_in_reset_tx(s, "reset");
     gw_free(s->helo);
@@ -394,6 +415,63 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     }
 }
 
+/*
+ * The mail stage: refusals answer the MAIL; `upstream` picks the block
+ * this transaction goes to (an open upstream session of another block is
+ * closed first); limits apply to the transaction. Returns false when the
+ * MAIL was answered here.
+ */
+static bool
+gw_in_mail_policy(struct gw_session *s, const struct gw_mail_args *args,
+                  const struct gw_mail_params *params, struct pol_verdict *v,
+                  char *buf, size_t cap)
+{
+    struct pol_facts f;
+    size_t block = s->default_upstream;
+    size_t i;
+
+    gw_policy_facts(s, &f);
+    f.messages = (uint32_t)s->messages + 1;
+    f.sender.p = (const uint8_t *)args->path.addr;
+    f.sender.len = args->path.len;
+    f.has_size = params->size > 0;
+    f.size = params->size;
+    f.body.p = (const uint8_t *)(params->body == GW_BODY_TYPE_8BITMIME
+                                     ? "8BITMIME"
+                                 : params->body == GW_BODY_TYPE_BINARYMIME
+                                     ? "BINARYMIME"
+                                 : params->body == GW_BODY_TYPE_7BIT ? "7BIT"
+                                                                     : "");
+    f.body.len = strlen((const char *)f.body.p);
+    f.smtputf8 = params->smtputf8;
+    f.envid.p = (const uint8_t *)params->envid;
+    f.envid.len = strlen(params->envid);
+    gw_policy_eval(s, POL_STAGE_MAIL, &f, v, buf, cap);
+    if (gw_policy_refuse(s, v)) {
+        return false;
+    }
+    if (v->limit_message_size > 0 && params->size > v->limit_message_size) {
+        gw_session_reply(s, 552, "5.3.4",
+                         "Message size exceeds the limit for this sender");
+        return false;
+    }
+    if ((v->flags & POL_VF_UPSTREAM) != 0) {
+        for (i = 0; i < s->cfg->nupstreams; i++) {
+            if (strcmp(s->cfg->upstreams[i].name, v->upstream) == 0) {
+                block = i;
+            }
+        }
+    }
+    if (block != s->upstream_block) {
+        if (s->up != NULL) {
+            gw_up_close(s->up, true);
+            s->up = NULL;
+        }
+        s->upstream_block = block;
+    }
+    return true;
+}
+
 static void
 gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
 {
@@ -401,6 +479,8 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
     struct gw_parse_error perr;
     struct gw_mail_params params;
     struct gw_esmtp_error err;
+    struct pol_verdict v;
+    char pbuf[POL_VERDICT_BUF_SIZE];
     int rc;
 
     if (s->messages >= s->cfg->limits.messages_per_session) {
@@ -419,6 +499,9 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
         gw_in_error(s, err.code, err.enh, err.text);
         return;
     }
+    if (!gw_in_mail_policy(s, &args, &params, &v, pbuf, sizeof(pbuf))) {
+        return;
+    }
     if (!gw_session_upstream_open(s)) {
         gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
         return;
@@ -432,6 +515,12 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
     s->tx->mail = args.path;
     s->tx->params = params;
     s->tx->started_ms = gw_now_ms();
+    s->tx->size_limit = (v.flags & POL_VF_LIMIT_SIZE) != 0
+                            ? v.limit_message_size
+                            : 0;
+    s->tx->rcpt_limit = (v.flags & POL_VF_LIMIT_RCPTS) != 0
+                            ? v.limit_recipients
+                            : 0;
     gw_in_enter(s, GW_IN_MAIL);
     /* The MAIL goes out from the pump as soon as the upstream is ready. */
 }
@@ -500,7 +589,9 @@ gw_in_rcpt_check(struct gw_session *s, const struct gw_cmd *cmd,
         rc->v.code = err.code;
         rc->v.enh = err.enh;
         rc->v.text = err.text;
-    } else if (s->tx->rcpt_sent >= s->cfg->limits.recipients) {
+    } else if (s->tx->rcpt_sent >= s->cfg->limits.recipients ||
+               (s->tx->rcpt_limit > 0 &&
+                s->tx->rcpt_sent >= s->tx->rcpt_limit)) {
         rc->v.code = 452;
         rc->v.enh = "4.5.3";
         rc->v.text = "Too many recipients";
@@ -512,6 +603,9 @@ static void
 gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
 {
     struct gw_rcpt_check rc;
+    struct pol_facts f;
+    struct pol_verdict v;
+    char pbuf[POL_VERDICT_BUF_SIZE];
     char line[GW_MAX_PATH + GW_ORCPT_MAX + 64];
     size_t n;
 
@@ -532,6 +626,23 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
         gw_session_reply(s, 451, "4.4.2",
                          "Upstream connection lost, try again later");
         gw_session_tx_end(s, "upstream-failed", NULL, 451);
+        return;
+    }
+    gw_policy_facts(s, &f);
+    f.rcpt.p = (const uint8_t *)rc.args.path.addr;
+    f.rcpt.len = rc.args.path.len;
+    f.rcpt_count = (uint32_t)s->tx->rcpt_sent + 1;
+    gw_policy_eval(s, POL_STAGE_RCPT, &f, &v, pbuf, sizeof(pbuf));
+    if (gw_policy_refuse(s, &v)) {
+        return;
+    }
+    if ((v.flags & POL_VF_UPSTREAM) != 0 &&
+        strcmp(v.upstream, s->cfg->upstreams[s->upstream_block].name) != 0) {
+        /* Recipients are routed when the transaction opens (connect, helo
+         * or mail stage); see docs/policy.md. */
+        gw_session_reply(s, 452, "4.5.3",
+                         "Recipient needs another route: send it in a "
+                         "separate transaction");
         return;
     }
     n = gw_esmtp_rcpt_line(line, sizeof(line), &rc.args.path, &rc.params,
@@ -585,6 +696,10 @@ gw_in_body(struct gw_session *s)
     struct gw_buf *out = NULL;
     size_t n;
 
+    if (b->done) {
+        gw_in_body_done(s); /* the end was held for output space */
+        return s->state != GW_IN_DATA;
+    }
     if (!gw_buf_is_attached(&c->in) || gw_buf_len(&c->in) == 0) {
         return false;
     }
@@ -613,12 +728,67 @@ gw_in_body(struct gw_session *s)
     return n > 0;
 }
 
+bool
+gw_in_has_eom_policy(const struct gw_session *s)
+{
+    return s->cfg->policy != NULL &&
+           pol_ruleset_rules_at(s->cfg->policy, POL_STAGE_EOM) > 0;
+}
+
+/*
+ * The eom stage, before the end of data goes upstream. A refusal aborts
+ * the upstream transaction (closed, no terminator: never delivered) and
+ * answers the client; returns true then.
+ */
+static bool
+gw_in_eom_policy(struct gw_session *s)
+{
+    struct pol_facts f;
+    struct pol_verdict v;
+    char pbuf[POL_VERDICT_BUF_SIZE];
+
+    if (!gw_in_has_eom_policy(s)) {
+        return false;
+    }
+    gw_policy_facts(s, &f);
+    f.message_size = s->tx->body.size;
+    f.saw_8bit = s->tx->body.saw_8bit;
+    gw_policy_eval(s, POL_STAGE_EOM, &f, &v, pbuf, sizeof(pbuf));
+    if (v.action == POL_VERDICT_CONTINUE || v.action == POL_VERDICT_ACCEPT) {
+        return false;
+    }
+    if (s->up != NULL) {
+        gw_up_close(s->up, false);
+        s->up = NULL;
+    }
+    if (gw_policy_refuse(s, &v) && !s->closing) {
+        gw_session_tx_end(s, "rejected", NULL, (int)v.code);
+    }
+    return true;
+}
+
 static void
 gw_in_body_done(struct gw_session *s)
 {
+    struct gw_buf *out;
+
     switch (s->tx->body.error) {
     case GW_BODY_OK:
-        if (s->up != NULL && gw_up_expect(s->up, GW_VERB_DATA, true, false) == 0) {
+        if (s->up == NULL) {
+            break;
+        }
+        out = gw_up_body_out(s->up);
+        if (s->tx->body.defer_end &&
+            (out == NULL || gw_buf_space(out) < GW_BODY_SLACK)) {
+            return; /* called again when the upstream drains */
+        }
+        if (gw_in_eom_policy(s)) {
+            return;
+        }
+        if (s->tx->body.defer_end) {
+            gw_body_terminate(&s->tx->body, out);
+        }
+        if (gw_up_expect(s->up, GW_VERB_DATA, true, false) == 0) {
             gw_in_enter(s, GW_IN_EOM);
             return;
         }
@@ -731,6 +901,11 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
     if (!gw_in_bdat_parse(cmd, &size, &last)) {
         /* without a size we cannot tell chunk bytes from commands */
         gw_in_error(s, 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
+        return;
+    }
+    if (s->require_tls) {
+        gw_in_bdat_refuse(s, size, 530, "5.7.0",
+                          "Must issue a STARTTLS command first");
         return;
     }
     if (!s->esmtp || tx == NULL ||
@@ -917,6 +1092,9 @@ gw_in_chunk_done(struct gw_session *s)
     if (out == NULL || gw_buf_space(out) < GW_IN_BDAT_HEADER + 16 ||
         !gw_in_up_has_room(s)) {
         return; /* wait for the upstream to drain */
+    }
+    if (gw_in_eom_policy(s)) {
+        return;
     }
     if (tx->bdat_passthrough) {
         struct gw_buf view;

@@ -9,6 +9,7 @@
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_metrics.h"
+#include "gateway/gw_policy.h"
 #include "gateway/gw_shm.h"
 #include "gateway/gw_reply.h"
 #include "gateway/gw_str.h"
@@ -21,6 +22,7 @@ static void gw_session_on_error(struct gw_conn *c, int err);
 static void gw_session_on_connect(struct gw_conn *c, int status);
 static void gw_session_on_closed(struct gw_conn *c);
 static void gw_session_greet(struct gw_session *s);
+static bool gw_session_connect_policy(struct gw_session *s);
 static void gw_session_up_ready(struct gw_upstream *u, void *owner);
 static void gw_session_up_reply(struct gw_upstream *u, void *owner,
                                 enum gw_verb verb, bool eom,
@@ -75,6 +77,7 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
     gw_config_ref(cfg);
     s->listener = listener;
     s->upstream_block = cfg->listeners[listener].upstream;
+    s->default_upstream = s->upstream_block;
     s->started_ms = gw_now_ms();
     snprintf(s->sid, sizeof(s->sid), "%u-%08llx", w->id,
              (unsigned long long)++w->next_session);
@@ -120,6 +123,9 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
                                "per-client connection limit");
         return;
     }
+    if (!gw_session_connect_policy(s)) {
+        return; /* refused, and closing */
+    }
     if (cfg->upstreams[s->upstream_block].connect == GW_UP_CONNECT_ON_CONNECT) {
         gw_in_enter(s, GW_IN_CONNECT);
         if (!gw_session_upstream_open(s)) {
@@ -129,6 +135,32 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         return; /* the greeting follows the upstream's readiness */
     }
     gw_session_greet(s);
+}
+
+/* The connect stage: a refusal replaces the greeting and closes. */
+static bool
+gw_session_connect_policy(struct gw_session *s)
+{
+    struct pol_facts f;
+    struct pol_verdict v;
+    char buf[POL_VERDICT_BUF_SIZE];
+    size_t i;
+
+    gw_policy_facts(s, &f);
+    gw_policy_eval(s, POL_STAGE_CONNECT, &f, &v, buf, sizeof(buf));
+    if (gw_policy_refuse(s, &v)) {
+        gw_session_close(s, "refused by policy at connect", true);
+        return false;
+    }
+    if ((v.flags & POL_VF_UPSTREAM) != 0) {
+        for (i = 0; i < s->cfg->nupstreams; i++) {
+            if (strcmp(s->cfg->upstreams[i].name, v.upstream) == 0) {
+                s->upstream_block = i;
+                s->default_upstream = i;
+            }
+        }
+    }
+    return true;
 }
 
 static void
@@ -336,6 +368,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
                          gw_caps_size_limit(gw_up_caps(u),
                                             s->cfg->limits.message_size));
             tx->body.reject_8bit = gw_in_reject_8bit(s);
+            tx->body.defer_end = gw_in_has_eom_policy(s);
             gw_in_enter(s, GW_IN_DATA);
         }
         break;

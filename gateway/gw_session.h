@@ -60,6 +60,8 @@ struct gw_tx {
     bool chunk_last;
     uint64_t chunk_size;
     uint64_t chunk_left;
+    uint64_t size_limit;    /* policy's set_limit message_size, 0: none */
+    size_t rcpt_limit;      /* policy's set_limit recipients, 0: none */
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
     size_t rcpt_sent;       /* RCPTs relayed */
@@ -72,7 +74,9 @@ struct gw_session {
     struct gw_worker *w;
     struct gw_config *cfg; /* referenced generation */
     size_t listener;       /* index into cfg->listeners */
-    size_t upstream_block; /* index into cfg->upstreams */
+    size_t upstream_block; /* index into cfg->upstreams: the current one */
+    size_t default_upstream; /* the listener's, or the connect policy's */
+    bool require_tls;      /* policy: 530 5.7.0 until TLS */
     struct gw_session *prev;
     struct gw_session *next;
     char sid[24];
@@ -119,6 +123,8 @@ void gw_in_enter(struct gw_session *s, enum gw_in_state st);
 /* The upstream refused the DATA that bridges the client's BDAT: relay its
  * reply as the BDAT's, drop the chunk's bytes, end the transaction. */
 void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
+/* Does the session's policy have end-of-data rules? */
+bool gw_in_has_eom_policy(const struct gw_session *s);
 /* Must 8-bit content be refused (ehlo.eightbit reject, 7-bit upstream)? */
 bool gw_in_reject_8bit(const struct gw_session *s);
 const char *gw_in_state_name(enum gw_in_state st);

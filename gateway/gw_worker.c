@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "gateway/gw_session.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_upstream.h"
+#include "policy/policy.h"
 
 /* listen(2) backlog; the kernel caps it at net.core.somaxconn. */
 #define GW_LISTEN_BACKLOG 1024
@@ -239,6 +241,16 @@ gw_worker_apply(struct gw_worker *w, struct gw_config *cfg)
     w->cfg = cfg;
     gw_log_set_level(cfg->log_level);
     gw_log_set_format(cfg->log_format, cfg->log_sink);
+    if (w->counters == NULL && cfg->policy != NULL &&
+        pol_ruleset_uses_counters(cfg->policy)) {
+        uint8_t seed[16];
+
+        if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+            memset(seed, 0x5a, sizeof(seed));
+        }
+        w->counters = pol_counters_mem_new(
+            cfg->policy_counters > 0 ? cfg->policy_counters : 65536, seed);
+    }
     for (i = 0; i < cfg->nupstreams; i++) {
         gw_probe_start(w, i);
     }
@@ -514,6 +526,8 @@ gw_worker_run(struct gw_worker *w)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&w->loop);
     gw_bufpool_drain(&w->pool);
+    pol_counters_free(w->counters);
+    w->counters = NULL;
     gw_config_unref(w->cfg);
     w->cfg = NULL;
     w->shm->w[w->id].counters.sessions = 0;

@@ -31,6 +31,7 @@ struct gw_session;
 struct gw_worker;
 struct gw_upstream;
 struct gw_http;
+struct pol_counters;
 
 struct gw_listener {
     uv_tcp_t tcp;
@@ -63,6 +64,7 @@ struct gw_worker {
     size_t nsessions;
     uint64_t next_session;
     struct gw_http *metrics;         /* worker 0 with metrics.listen */
+    struct pol_counters *counters;   /* policy rate()/connections() store */
     uv_timer_t grace_timer;
     uv_signal_t sig_int;
     uv_signal_t sig_term;

@@ -1,0 +1,117 @@
+#include "gateway/gw_policy.h"
+
+#include <string.h>
+
+#include "gateway/gw_log.h"
+#include "gateway/gw_session.h"
+#include "gateway/gw_str.h"
+#include "gateway/gw_worker.h"
+
+static struct pol_str
+gw_policy_str(const char *s)
+{
+    struct pol_str r;
+
+    r.p = (const uint8_t *)(s != NULL ? s : "");
+    r.len = s != NULL ? strlen(s) : 0;
+    return r;
+}
+
+void
+gw_policy_facts(const struct gw_session *s, struct pol_facts *f)
+{
+    memset(f, 0, sizeof(*f));
+    pol_addr_from_sockaddr(&f->client_address, &s->client_sa.sa);
+    if (s->client_sa.sa.sa_family == AF_INET) {
+        f->client_port = ntohs(s->client_sa.in.sin_port);
+    } else if (s->client_sa.sa.sa_family == AF_INET6) {
+        f->client_port = ntohs(s->client_sa.in6.sin6_port);
+    }
+    f->listener = gw_policy_str(s->cfg->listeners[s->listener].name);
+    if (s->helo != NULL) {
+        f->helo = gw_policy_str(s->helo);
+    }
+    f->messages = (uint32_t)s->messages + (s->tx != NULL ? 1 : 0);
+    if (s->tx != NULL) {
+        f->sender.p = (const uint8_t *)s->tx->mail.addr;
+        f->sender.len = s->tx->mail.len;
+        f->rcpt_count = (uint32_t)s->tx->rcpt_sent;
+    }
+}
+
+enum pol_verdict_action
+gw_policy_eval(struct gw_session *s, enum pol_stage stage,
+               const struct pol_facts *f, struct pol_verdict *v, char *buf,
+               size_t cap)
+{
+    struct pol_ruleset *rs = s->cfg->policy;
+    struct pol_env env;
+    char text[128];
+
+    pol_verdict_init(v, buf, cap);
+    if (rs == NULL || pol_ruleset_rules_at(rs, stage) == 0) {
+        return POL_VERDICT_CONTINUE;
+    }
+    memset(&env, 0, sizeof(env));
+    env.counters = s->w->counters;
+    env.now_ms = gw_now_ms();
+    pol_eval(rs, stage, f, &env, v);
+    if ((v->flags & POL_VF_REQUIRE_TLS) != 0 &&
+        (v->action == POL_VERDICT_CONTINUE ||
+         v->action == POL_VERDICT_ACCEPT)) {
+        s->require_tls = true;
+    }
+    if (v->action == POL_VERDICT_CONTINUE ||
+        v->action == POL_VERDICT_ACCEPT) {
+        if (v->rule[0] != '\0' && gw_log_enabled(GW_LOG_DEBUG)) {
+            gw_log(GW_LOG_DEBUG, s->sid, "event=policy stage=%s rule=\"%s\" "
+                   "at=%s verdict=%s", pol_stage_name(stage), v->rule,
+                   v->rule_location, pol_verdict_action_name(v->action));
+        }
+        return v->action;
+    }
+    gw_str_escape(text, sizeof(text), (const uint8_t *)v->text, v->text_len);
+    gw_log(GW_LOG_INFO, s->sid,
+           "event=policy stage=%s rule=\"%s\" at=%s%s%s verdict=%s code=%u "
+           "dsn=%s text=\"%s\"%s%s%s",
+           pol_stage_name(stage), v->rule, v->rule_location,
+           v->table_location[0] != '\0' ? " table=" : "", v->table_location,
+           pol_verdict_action_name(v->action), v->code, v->enhanced, text,
+           v->action == POL_VERDICT_ERROR ? " error=\"" : "",
+           v->action == POL_VERDICT_ERROR ? v->error_text : "",
+           v->action == POL_VERDICT_ERROR ? "\"" : "");
+    return v->action;
+}
+
+bool
+gw_policy_refuse(struct gw_session *s, const struct pol_verdict *v)
+{
+    char text[512];
+
+    switch (v->action) {
+    case POL_VERDICT_CONTINUE:
+    case POL_VERDICT_ACCEPT:
+        return false;
+    case POL_VERDICT_ERROR:
+        /* a match error is neither a match nor a non-match: fail closed,
+         * temporarily */
+        gw_session_reply(s, 451, "4.3.0", "Temporary policy error, try "
+                                          "again later");
+        return true;
+    case POL_VERDICT_DISCONNECT:
+        gw_strlcpy(text, v->text_len > 0 ? v->text : "Closing connection",
+                   sizeof(text));
+        gw_session_reply_close(s, 421,
+                               v->enhanced[0] != '\0' ? v->enhanced : "4.7.0",
+                               text, "policy disconnect");
+        return true;
+    case POL_VERDICT_REJECT:
+    case POL_VERDICT_TEMPFAIL:
+        gw_strlcpy(text, v->text_len > 0 ? v->text : "Refused by policy",
+                   sizeof(text));
+        gw_session_reply(s, (int)v->code,
+                         v->enhanced[0] != '\0' ? v->enhanced : NULL, text);
+        return true;
+    }
+    return false;
+}

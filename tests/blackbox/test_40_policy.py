@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""40-policy: rules at the connect, helo, mail, rcpt and eom stages, run
+by the real binary (issue 5).
+
+The sample policy of docs/policy.md in miniature: HELO localhost or a bare
+IP refused, TLS required on one listener, a sender domain routed to a
+second upstream, a size cap for one sender domain, a CIDR table, an
+end-of-data rule; match errors fail closed (451 4.3.0); every refusal is
+logged with its rule; `postern -t` reports policy errors with positions.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Postern, Suite, Upstream, check, check_eq, expect  # noqa: E402
+
+suite = Suite("test_40_policy")
+S = {}
+
+POLICY = """
+listeners:
+  - name: mx
+    address: "{listen}"
+  - name: submission
+    address: "127.0.0.1:%(sub)d"
+upstreams:
+  - name: main
+    addresses: ["%(main)s"]
+  - name: legacy
+    addresses: ["%(legacy)s"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: blocklist
+      stage: connect
+      if:
+        - client_address: {table: "cidr:%(table)s"}
+    - name: submission-needs-tls
+      stage: connect
+      if:
+        - listener: submission
+      then: require_tls
+    - name: no-localhost-helo
+      stage: helo
+      if:
+        - helo: [localhost, localhost.localdomain]
+      then: 'reject 550 5.7.1 "HELO ${helo} refused: use your own name"'
+    - name: no-bare-ip-helo
+      stage: helo
+      if:
+        - helo: {regex: '^\\[?[0-9.]+\\]?$'}
+      then: 'reject 550 5.7.1 "HELO with a bare IP address refused"'
+    - name: legacy-senders
+      stage: mail
+      if:
+        - sender: {domain: legacy.example}
+      then: upstream legacy
+    - name: small-sender-cap
+      stage: mail
+      if:
+        - sender: {domain: small.example}
+      then: set_limit message_size 100K
+    - name: catastrophic
+      stage: mail
+      if:
+        - sender: {regex: '^(a+)+$'}
+      then: 'reject 550 5.7.1 "never"'
+    - name: no-spamtrap
+      stage: rcpt
+      if:
+        - rcpt: {eq: trap@example.net}
+      then: 'reject 550 5.1.1 "No such user"'
+    - name: too-big-8bit
+      stage: eom
+      if:
+        - saw_8bit: true
+      then: 'reject 554 5.6.0 "No 8-bit content here"'
+"""
+
+
+def start(ctx):
+    if "pp" in S:
+        return S["main"], S["legacy"], S["pp"]
+    main = Upstream(ctx, name="main")
+    legacy = Upstream(ctx, name="legacy")
+    table = ctx.path("block.cidr")
+    with open(table, "w") as f:
+        f.write("# blocked networks\n192.0.2.0/24 REJECT 554 5.7.1 Blocked\n"
+                "\n127.0.0.2/32 REJECT 554 5.7.1 You are blocked\n")
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    sub = s.getsockname()[1]
+    s.close()
+    cfg = POLICY % {"main": main.addr, "legacy": legacy.addr, "sub": sub,
+                    "table": table}
+    pp = Postern(ctx, config=cfg)
+    S.update(main=main, legacy=legacy, pp=pp, sub=sub)
+    return main, legacy, pp
+
+
+@suite.case
+def helo_rules(ctx):
+    main, legacy, pp = start(ctx)
+    c = pp.client()
+    c.cmd("EHLO localhost", 550, "5.7.1", text_has="HELO localhost refused")
+    c.cmd("EHLO [192.0.2.7]", 550, "5.7.1", text_has="bare IP")
+    c.cmd("MAIL FROM:<a@example.org>", 503, "5.5.1")  # still not greeted
+    c.cmd("EHLO client.example", 250)
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    log = pp.log()
+    check('rule="no-localhost-helo"' in log and "verdict=reject" in log,
+          "refusal logged with its rule:\n" + pp.log_tail())
+
+
+@suite.case
+def connect_table_and_require_tls(ctx):
+    main, legacy, pp = start(ctx)
+    import socket
+    # 127.0.0.2 is in the CIDR table: refused at connect
+    s = socket.socket()
+    s.bind(("127.0.0.2", 0))
+    s.connect(("127.0.0.1", pp.port))
+    s.settimeout(5)
+    data = s.recv(200)
+    s.close()
+    check(data.startswith(b"554 5.7.1 You are blocked"), "greeting %r" % data)
+    # the submission listener requires TLS (not offered yet): MAIL is 530
+    from lib import Client
+    c = Client(ctx, S["sub"])
+    c.cmd("EHLO client.example", 250)
+    c.cmd("MAIL FROM:<a@example.org>", 530, "5.7.0")
+    c.cmd("NOOP", 250)
+
+
+@suite.case
+def mail_routes_and_caps(ctx):
+    main, legacy, pp = start(ctx)
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"Subject: old\r\n\r\nx\r\n",
+                          mail="<u@legacy.example>"), 250)
+    msgs = legacy.wait_messages(1)
+    check_eq(msgs[-1]["mail_from"], "u@legacy.example", "routed to legacy")
+    expect(c.send_message(b"Subject: new\r\n\r\nx\r\n",
+                          mail="<u@main.example>"), 250)
+    check(any(m["mail_from"] == "u@main.example"
+              for m in main.wait_messages(1)), "the next one to main")
+    c.cmd("MAIL FROM:<u@small.example> SIZE=200000", 552, "5.3.4")
+    c.cmd("MAIL FROM:<u@small.example> SIZE=2000", 250)
+    c.cmd("RSET", 250)
+
+
+@suite.case
+def rcpt_rule_and_match_limit(ctx):
+    main, legacy, pp = start(ctx)
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<trap@example.net>", 550, "5.1.1")
+    c.cmd("RCPT TO:<real@example.net>", 250)
+    c.cmd("RSET", 250)
+    # a catastrophic regex on a long input hits the match limit: 451, fast
+    t0 = time.time()
+    c.cmd("MAIL FROM:<" + "a" * 60 + "!@example.org>", 451, "4.3.0")
+    check(time.time() - t0 < 2, "answered within the limit")
+    check("verdict=error" in pp.log(), "match error logged")
+
+
+@suite.case
+def eom_rule_aborts_upstream(ctx):
+    main, legacy, pp = start(ctx)
+    before = len(main.messages())
+    c = pp.client()
+    c.ehlo()
+    r = c.send_message(b"Subject: 8bit\r\n\r\ncaf\xc3\xa9\r\n")
+    expect(r, 554, "5.6.0")
+    expect(c.send_message(b"Subject: ascii\r\n\r\nplain\r\n"), 250)
+    msgs = main.wait_messages(before + 1)
+    check_eq(len(msgs), before + 1, "only the 7-bit message delivered")
+
+
+@suite.case
+def config_errors_with_positions(ctx):
+    bad = ctx.path("bad.yaml")
+    with open(bad, "w") as f:
+        f.write("listeners:\n  - address: 127.0.0.1:1\n"
+                "upstreams:\n  - addresses: [127.0.0.1:2]\n"
+                "policy:\n  rules:\n"
+                "    - stage: helo\n      if:\n"
+                "        - helo: {regex: '(open'}\n"
+                "      then: reject 550 5.7.1 \"x\"\n"
+                "    - stage: mail\n      then: upstream nowhere\n"
+                "    - stage: teatime\n      then: accept\n")
+    p = subprocess.run([ctx.postern_bin, "-t", "-c", bad],
+                       capture_output=True, text=True, timeout=10)
+    check(p.returncode != 0, "postern -t fails")
+    err = p.stderr
+    check(bad + ":9:" in err and "regex" in err, "regex error: " + err)
+    check(bad + ":12:" in err and "nowhere" in err, "upstream error: " + err)
+    check(bad + ":13:" in err and "teatime" in err, "stage error: " + err)
+
+
+if __name__ == "__main__":
+    suite.run()
