@@ -128,6 +128,9 @@ gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in)
     if ((flags & GW_CAP_CHUNKING) == 0) {
         flags &= ~GW_CAP_BINARYMIME;
     }
+    if (in->starttls) {
+        flags |= GW_CAP_STARTTLS;
+    }
     offered->flags = flags;
     offered->size_max = gw_caps_size_limit(up, in->message_size);
     offered->rcptmax = in->rcptmax;

@@ -55,6 +55,7 @@ struct gw_offer_input {
     uint64_t message_size;          /* limits.message_size */
     size_t rcptmax;                 /* limits.recipients */
     size_t mailmax;                 /* limits.messages_per_session */
+    bool starttls;                  /* the listener offers STARTTLS now */
 };
 
 /* What must be bridged for a transaction, from (offered, upstream). */
@@ -83,7 +84,8 @@ void gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len);
  *    needs CHUNKING on both sides: binary content cannot become DATA);
  *  - minus ehlo.drop patterns;
  *  - SIZE with the smaller of message_size and the upstream's SIZE;
- *  - LIMITS with RCPTMAX and MAILMAX (RFC 9422).
+ *  - LIMITS with RCPTMAX and MAILMAX (RFC 9422);
+ *  - STARTTLS when the listener offers it and TLS is not up yet.
  * An upstream list not known yet counts as empty.
  */
 void gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in);

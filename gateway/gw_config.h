@@ -17,6 +17,7 @@
 #include "gateway/gw_limits.h"
 
 #define GW_NAME_MAX 64
+#define GW_PATH_MAX 256
 
 struct pol_ruleset;
 
@@ -54,10 +55,36 @@ enum gw_log_level {
     GW_LOG_TRACE,
 };
 
+struct tls_ctx;
+
+enum gw_tls_mode {
+    GW_TLS_NONE = 0,   /* plaintext only */
+    GW_TLS_STARTTLS,   /* STARTTLS offered (RFC 3207) */
+    GW_TLS_IMPLICIT,   /* TLS from the first byte (RFC 8314, port 465) */
+};
+
+enum gw_up_tls {
+    GW_UP_TLS_NONE = 0, /* never STARTTLS */
+    GW_UP_TLS_MAY,      /* STARTTLS when offered, plaintext otherwise */
+    GW_UP_TLS_ENCRYPT,  /* TLS required, certificate not checked */
+    GW_UP_TLS_VERIFY,   /* TLS required, chain and name verified */
+};
+
+#define GW_MAX_CERTS 8
+#define GW_MAX_PINS 4
+
 struct gw_listener_cfg {
     char name[GW_NAME_MAX];        /* key name; default "listener<N>" */
     struct gw_sockaddr addr;       /* key address: "host:port" */
     size_t upstream;               /* key upstream: a name -> index */
+    enum gw_tls_mode tls;          /* key tls: none|starttls|implicit */
+    bool require_tls;              /* key require_tls: 530 until TLS */
+    /* key certificates: list of {cert: PEM chain, key: PEM key}; the
+     * first is the default, the others are chosen by SNI */
+    char cert_file[GW_MAX_CERTS][GW_PATH_MAX];
+    char key_file[GW_MAX_CERTS][GW_PATH_MAX];
+    size_t ncerts;
+    struct tls_ctx *tls_ctx;       /* built at load when tls != none */
 };
 
 struct gw_upstream_cfg {
@@ -68,6 +95,13 @@ struct gw_upstream_cfg {
     enum gw_up_connect connect;    /* key connect: on_mail | on_connect */
     uint64_t connect_timeout_ms;   /* key connect_timeout */
     uint64_t probe_interval_ms;    /* key probe_interval; 0 = no probe */
+    enum gw_up_tls tls;            /* key tls: none|may|encrypt|verify */
+    char ca_file[GW_PATH_MAX];     /* key ca_file ("" = system bundle) */
+    char server_name[GW_MAX_DOMAIN + 1]; /* key server_name: SNI and the
+                                     name verified ("" = none) */
+    char pins[GW_MAX_PINS][64];    /* key pin_sha256: base64 SPKI hashes */
+    size_t npins;
+    struct tls_ctx *tls_ctx;       /* built at load when tls != none */
 };
 
 struct gw_limits_cfg {
@@ -119,8 +153,6 @@ struct gw_ehlo_cfg {
     enum gw_eightbit eightbit; /* ehlo.eightbit: pass | reject */
 };
 
-#define GW_PATH_MAX 256
-
 /* process: how Postern runs (docs/operations.md). */
 struct gw_process_cfg {
     size_t workers;           /* process.workers: 0 = one per CPU */
@@ -143,6 +175,7 @@ struct gw_config {
     char source[256];              /* file path, or "<command line>" */
     char hostname[GW_MAX_DOMAIN + 1]; /* key hostname; default gethostname() */
     bool disable_vrfy;             /* smtp.disable_vrfy: VRFY gets 502 */
+    bool received_header;          /* smtp.received_header: add one */
     enum gw_bare_newlines bare_newlines; /* body.bare_newlines */
     enum gw_log_level log_level;   /* log.level */
     enum gw_log_format log_format; /* log.format */
@@ -161,18 +194,28 @@ struct gw_config {
 };
 
 /* Collected configuration errors, each already formatted as
- * "FILE:LINE:COL: message" (or "FILE: message" when there is no position). */
+ * "FILE:LINE:COL: message" (or "FILE: message" when there is no position),
+ * and warnings: problems that do not stop the configuration from loading
+ * (an expired certificate), formatted "FILE:LINE:COL: warning: message".
+ * A loaded configuration may come with warnings; the caller prints them
+ * (postern -t) or logs them (start, reload). */
 #define GW_CONFIG_MAX_ERRORS 64
+#define GW_CONFIG_MAX_WARNINGS 16
 struct gw_config_errors {
     size_t count;
     char msg[GW_CONFIG_MAX_ERRORS][320];
+    size_t nwarnings;
+    char warning[GW_CONFIG_MAX_WARNINGS][320];
 };
 
 /*
  * Loads and validates `path`, then applies the -o overrides ("a.b=value",
  * list elements addressed by index: "listeners.0.address=..."). Unknown keys
  * are errors. Returns a config with one reference, or NULL with every error
- * found in `errs` (never a partial config).
+ * found in `errs` (never a partial config). Warnings go to `errs` either
+ * way. Blocking: reads certificate files and builds the TLS contexts
+ * (struct gw_listener_cfg / gw_upstream_cfg tls_ctx), so call it at start
+ * or reload, never on the data path.
  */
 struct gw_config *gw_config_load(const char *path,
                                  const char *const *overrides,
@@ -200,11 +243,17 @@ struct gw_config_source {
     const char *path;     /* NULL in quick mode */
     const char *listen;   /* quick mode */
     const char *upstream; /* quick mode */
+    const char *tls_cert; /* quick mode --tls-cert, with tls_key: listener 0
+                             gets tls: starttls and this pair (or NULL) */
+    const char *tls_key;  /* quick mode --tls-key */
+    const char *upstream_tls; /* quick mode --upstream-tls: upstream 0's
+                                 tls (none|may|encrypt|verify) or NULL */
     const char *const *overrides;
     size_t noverrides;
 };
 
-/* gw_config_load or gw_config_quick, as the source says. */
+/* gw_config_load or quick mode (with the TLS arguments), as the source
+ * says. */
 struct gw_config *gw_config_from(const struct gw_config_source *src,
                                  struct gw_config_errors *errs);
 

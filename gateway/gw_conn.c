@@ -1,4 +1,5 @@
 #include "gateway/gw_conn.h"
+#include "gateway/gw_conn_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,9 +11,7 @@ static void gw_conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void gw_conn_on_write(uv_write_t *req, int status);
 static void gw_conn_on_connect(uv_connect_t *req, int status);
 static void gw_conn_on_timer(uv_timer_t *t);
-static void gw_conn_on_handle_closed(uv_handle_t *h);
-static void gw_conn_update_read(struct gw_conn *c);
-static void gw_conn_release_idle(struct gw_conn *c);
+
 
 /* The worker's buffer pool, if the loop has one (loop->data). */
 static struct gw_bufpool *
@@ -112,14 +111,18 @@ gw_conn_want_read(struct gw_conn *c, bool on)
 
 /* Reading is on iff wanted, not closing, and the input buffer has room
  * (a detached buffer has room: it is attached in the alloc callback). */
-static void
+void
 gw_conn_update_read(struct gw_conn *c)
 {
     bool room;
     bool on;
 
-    room = !gw_buf_is_attached(&c->in) || gw_buf_space(&c->in) > 0 ||
-           c->in.pos != c->in.start;
+    if (c->tls != NULL) {
+        room = gw_conn_tls_can_read(c);
+    } else {
+        room = !gw_buf_is_attached(&c->in) || gw_buf_space(&c->in) > 0 ||
+               c->in.pos != c->in.start;
+    }
     on = c->want_read && !c->closing && !c->error && room;
     if (on && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, gw_conn_on_alloc,
@@ -140,6 +143,10 @@ gw_conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     (void)hint;
     buf->base = NULL;
     buf->len = 0;
+    if (c->tls != NULL) {
+        gw_conn_tls_alloc(c, buf); /* ciphertext lands in the engine */
+        return;
+    }
     if (!gw_buf_is_attached(&c->in) &&
         gw_buf_alloc_pooled(&c->in, c->buf_size, gw_conn_pool(c)) != 0) {
         return; /* UV_ENOBUFS: treated as an error in on_read */
@@ -176,6 +183,10 @@ gw_conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->ops->on_error(c, n == UV_EOF ? GW_E_EOF : GW_E_IO);
         return;
     }
+    if (c->tls != NULL) {
+        gw_conn_tls_on_cipher(c, (size_t)n);
+        return;
+    }
     c->in.last += n;
     c->bytes_in += (uint64_t)n;
     c->ops->on_read(c);
@@ -194,7 +205,7 @@ gw_conn_consume(struct gw_conn *c, size_t n)
 }
 
 /* Idle connections hold no buffers: release the empty ones. */
-static void
+void
 gw_conn_release_idle(struct gw_conn *c)
 {
     if (gw_buf_is_attached(&c->in) && gw_buf_len(&c->in) == 0) {
@@ -246,53 +257,76 @@ gw_conn_write(struct gw_conn *c, const void *p, size_t len)
 size_t
 gw_conn_pending_out(const struct gw_conn *c)
 {
-    return gw_buf_is_attached(&c->out) ? gw_buf_len(&c->out) : 0;
+    size_t n = gw_buf_is_attached(&c->out) ? gw_buf_len(&c->out) : 0;
+
+    return c->tls != NULL ? n + gw_conn_tls_pending_out(c) : n;
+}
+
+ssize_t
+gw_conn_send(struct gw_conn *c, const uint8_t *p, size_t len)
+{
+    uv_buf_t b;
+    int n;
+
+    /* Most writes (replies, and body bytes while the socket keeps up)
+     * complete at once: then no buffer outlives this call, so a thousand
+     * idle sessions answered in one loop turn hold no output memory. */
+    b = uv_buf_init((char *)p, (unsigned int)len);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN) {
+        n = 0;
+    } else if (n < 0) {
+        c->error = true;
+        c->last_uv_error = n;
+        return -1;
+    }
+    if ((size_t)n == len) {
+        return n;
+    }
+    b = uv_buf_init((char *)p + n, (unsigned int)(len - (size_t)n));
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1,
+                 gw_conn_on_write) != 0) {
+        c->error = true;
+        return -1;
+    }
+    c->in_flight = len - (size_t)n;
+    return n;
 }
 
 void
 gw_conn_flush(struct gw_conn *c)
 {
-    uv_buf_t b;
-    size_t len;
-    int n;
+    ssize_t n;
 
-    if (c->closing || c->error || c->in_flight > 0 ||
-        !gw_buf_is_attached(&c->out)) {
+    if (c->closing || c->error || c->in_flight > 0) {
         return;
     }
-    len = gw_buf_len(&c->out);
-    if (len == 0) {
+    if (c->tls != NULL && gw_conn_tls_started(c)) {
+        gw_conn_tls_flush(c);
         return;
     }
-    /* Most writes (replies, and body bytes while the socket keeps up)
-     * complete at once: then no buffer outlives this call, so a thousand
-     * idle sessions answered in one loop turn hold no output memory. */
-    b = uv_buf_init((char *)c->out.pos, (unsigned int)len);
-    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n > 0) {
-        c->bytes_out += (uint64_t)n;
-        gw_buf_consume(&c->out, (size_t)n);
-        if ((size_t)n == len) {
-            gw_conn_release_idle(c);
-            if (c->close_when_flushed) {
-                gw_conn_close(c);
-            }
-            return;
-        }
-        len -= (size_t)n;
-    } else if (n != UV_EAGAIN) {
-        c->error = true;
-        c->last_uv_error = n;
+    /* plaintext, including the clear 220 before a TLS engine starts */
+    if (!gw_buf_is_attached(&c->out) || gw_buf_len(&c->out) == 0) {
         return;
     }
-    b = uv_buf_init((char *)c->out.pos, (unsigned int)len);
-    c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1,
-                 gw_conn_on_write) != 0) {
-        c->error = true;
+    n = gw_conn_send(c, c->out.pos, gw_buf_len(&c->out));
+    if (n < 0) {
         return;
     }
-    c->in_flight = len;
+    c->bytes_out += (uint64_t)n;
+    gw_buf_consume(&c->out, (size_t)n);
+    if (c->in_flight > 0) {
+        return;
+    }
+    if (c->tls != NULL) {
+        gw_conn_tls_on_written(c, 0); /* the clear part is out: start TLS */
+        return;
+    }
+    gw_conn_release_idle(c);
+    if (c->close_when_flushed) {
+        gw_conn_close(c);
+    }
 }
 
 static void
@@ -309,6 +343,18 @@ gw_conn_on_write(uv_write_t *req, int status)
         c->error = true;
         c->last_uv_error = status;
         c->ops->on_error(c, GW_E_IO);
+        return;
+    }
+    if (c->tls != NULL) {
+        gw_conn_tls_on_written(c, done);
+        if (c->closing) {
+            return;
+        }
+        if (c->close_when_flushed && gw_conn_pending_out(c) == 0) {
+            gw_conn_close(c);
+            return;
+        }
+        c->ops->on_drain(c);
         return;
     }
     c->bytes_out += done;
@@ -353,6 +399,7 @@ gw_conn_close_after_flush(struct gw_conn *c)
         return;
     }
     gw_conn_want_read(c, false);
+    gw_conn_tls_shutdown(c); /* close_notify, when TLS is up */
     if (gw_conn_pending_out(c) == 0 || c->error) {
         gw_conn_close(c);
         return;
@@ -373,12 +420,12 @@ gw_conn_close(struct gw_conn *c)
         c->reading = false;
     }
     uv_timer_stop(&c->timer);
-    c->pending_closes = 2;
+    c->pending_closes = 2 + gw_conn_tls_close(c);
     uv_close((uv_handle_t *)&c->tcp, gw_conn_on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, gw_conn_on_handle_closed);
 }
 
-static void
+void
 gw_conn_on_handle_closed(uv_handle_t *h)
 {
     struct gw_conn *c = h->data;
@@ -392,5 +439,6 @@ gw_conn_on_handle_closed(uv_handle_t *h)
     if (gw_buf_is_attached(&c->out)) {
         gw_buf_release_pooled(&c->out, gw_conn_pool(c));
     }
+    gw_conn_tls_free(c);
     c->ops->on_closed(c); /* may free c */
 }

@@ -32,7 +32,11 @@ struct gw_conn_ops {
     void (*on_connect)(struct gw_conn *c, int status);
     /* All handles are closed; the owner may now free the memory. */
     void (*on_closed)(struct gw_conn *c);
+    /* The TLS handshake completed (gw_conn_start_tls); NULL if unused. */
+    void (*on_tls_ready)(struct gw_conn *c);
 };
+
+struct gw_conn_tls;
 
 struct gw_conn {
     uv_tcp_t tcp;
@@ -53,6 +57,7 @@ struct gw_conn {
     bool closing;
     bool error;            /* a read or write error happened */
     int last_uv_error;     /* for logs: the libuv error, 0 if none */
+    struct gw_conn_tls *tls; /* the TLS layer, NULL while plaintext */
 };
 
 /* Initialises the handles on `loop`. Always returns 0; from here on the
@@ -98,6 +103,29 @@ void gw_conn_flush(struct gw_conn *c);
 
 /* Bytes accepted for writing but not yet written to the socket. */
 size_t gw_conn_pending_out(const struct gw_conn *c);
+
+/*
+ * Starts TLS on the connection (the role is ctx's: server for STARTTLS or
+ * implicit TLS, client towards an upstream; server_name is the client's
+ * SNI, NULL otherwise). From here on everything read is ciphertext and
+ * plaintext moves only after the handshake; ops->on_tls_ready says when.
+ * Input buffered before this call is the caller's to discard: it is never
+ * read as TLS (STARTTLS injection, CVE-2011-0411). Plaintext still
+ * waiting to be written (the 220 to STARTTLS) goes out first, in the
+ * clear. Returns 0 or GW_E_NOMEM / GW_E_IO (reason in gw_conn_tls_reason).
+ */
+struct tls_ctx;
+int gw_conn_start_tls(struct gw_conn *c, struct tls_ctx *ctx,
+                      const char *server_name);
+
+/* TLS is up (the handshake completed). */
+bool gw_conn_tls_active(const struct gw_conn *c);
+/* "TLSv1.2" / the cipher suite / the SNI name / why TLS failed ("" if
+ * none apply). */
+const char *gw_conn_tls_version(const struct gw_conn *c);
+const char *gw_conn_tls_cipher(const struct gw_conn *c);
+const char *gw_conn_tls_sni(const struct gw_conn *c);
+const char *gw_conn_tls_reason(const struct gw_conn *c);
 
 /* (Re)arms the timer; 0 stops it. On expiry: ops->on_error(GW_E_TIMEOUT). */
 void gw_conn_timeout(struct gw_conn *c, uint64_t ms);

@@ -13,6 +13,7 @@
 
 #include "gateway/gw_alloc.h"
 #include "gateway/gw_caps.h"
+#include "gateway/gw_conn.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_metrics.h"
@@ -59,6 +60,7 @@ static void gw_in_quit(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_vrfy(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_help(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd);
+static void gw_in_starttls(struct gw_session *s, const struct gw_cmd *cmd);
 static void gw_in_not_offered(struct gw_session *s, const struct gw_cmd *cmd);
 static bool gw_in_chunk_body(struct gw_session *s);
 static bool gw_in_skip(struct gw_session *s);
@@ -95,7 +97,7 @@ static const struct gw_in_cmd gw_in_cmds[GW_VERB_COUNT] = {
     [GW_VERB_VRFY] = {GW_VERB_VRFY, GW_IN_ALL, gw_in_vrfy},
     [GW_VERB_EXPN] = {GW_VERB_EXPN, GW_IN_ALL, gw_in_not_offered},
     [GW_VERB_HELP] = {GW_VERB_HELP, GW_IN_ALL, gw_in_help},
-    [GW_VERB_STARTTLS] = {GW_VERB_STARTTLS, GW_IN_ALL, gw_in_not_offered},
+    [GW_VERB_STARTTLS] = {GW_VERB_STARTTLS, GW_IN_ALL, gw_in_starttls},
     [GW_VERB_AUTH] = {GW_VERB_AUTH, GW_IN_ALL, gw_in_not_offered},
 };
 
@@ -227,7 +229,7 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
                                "shutdown");
         return;
     }
-    if (s->require_tls &&
+    if (s->require_tls && !gw_conn_tls_active(&s->client) &&
         (cmd.verb == GW_VERB_MAIL || cmd.verb == GW_VERB_RCPT ||
          cmd.verb == GW_VERB_DATA || cmd.verb == GW_VERB_AUTH)) {
         gw_in_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
@@ -251,6 +253,33 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
         return;
     }
     def->run(s, &cmd);
+}
+
+/*
+ * After "220 Ready to start TLS": whatever the client sent after the
+ * STARTTLS line was sent in the clear before the handshake; it is
+ * dropped, never executed under TLS (CVE-2011-0411), and logged.
+ */
+static void
+gw_in_start_tls(struct gw_session *s)
+{
+    struct gw_conn *c = &s->client;
+    size_t extra = gw_buf_is_attached(&c->in) ? gw_buf_len(&c->in) : 0;
+    struct tls_ctx *ctx = s->cfg->listeners[s->listener].tls_ctx;
+
+    s->starttls_now = false;
+    if (extra > 0) {
+        gw_log(GW_LOG_WARN, s->sid, "event=starttls_injection bytes=%zu "
+               "action=discarded", extra);
+        gw_conn_consume(c, extra);
+    }
+    gw_in_enter(s, GW_IN_TLS);
+    gw_conn_timeout(c, s->cfg->timeouts.command);
+    if (gw_conn_start_tls(c, ctx, NULL) != 0) {
+        gw_log(GW_LOG_WARN, s->sid, "event=tls_failed reason=\"%s\"",
+               gw_conn_tls_reason(c));
+        gw_session_close(s, "TLS could not start", false);
+    }
 }
 
 /*
@@ -310,6 +339,10 @@ gw_in_run(struct gw_session *s)
         }
         gw_in_dispatch(s, &line);
         gw_conn_consume(c, line.consumed);
+        if (s->starttls_now) {
+            gw_in_start_tls(s);
+            return false;
+        }
     }
     return false;
 }
@@ -407,6 +440,8 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     in.message_size = s->cfg->limits.message_size;
     in.rcptmax = s->cfg->limits.recipients;
     in.mailmax = s->cfg->limits.messages_per_session;
+    in.starttls = s->cfg->listeners[s->listener].tls == GW_TLS_STARTTLS &&
+                  !gw_conn_tls_active(&s->client);
     gw_caps_offer(&s->offered, &in);
     n = gw_caps_format_ehlo(&s->offered, s->cfg->hostname, buf, sizeof(buf));
     GW_ASSERT(n > 0);
@@ -762,7 +797,8 @@ gw_in_eom_policy(struct gw_session *s)
         s->up = NULL;
     }
     if (gw_policy_refuse(s, &v) && !s->closing) {
-        gw_session_tx_end(s, "rejected", NULL, (int)v.code);
+        gw_session_tx_end(s, v.code / 100 == 5 ? "rejected" : "tempfail",
+                          NULL, v.code != 0 ? (int)v.code : 451);
     }
     return true;
 }
@@ -903,7 +939,7 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
         gw_in_error(s, 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
         return;
     }
-    if (s->require_tls) {
+    if (s->require_tls && !gw_conn_tls_active(&s->client)) {
         gw_in_bdat_refuse(s, size, 530, "5.7.0",
                           "Must issue a STARTTLS command first");
         return;
@@ -1214,6 +1250,33 @@ gw_in_help(struct gw_session *s, const struct gw_cmd *cmd)
     gw_session_reply(s, 214, "2.0.0",
                      "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT "
                      "VRFY HELP");
+}
+
+/* RFC 3207. */
+static void
+gw_in_starttls(struct gw_session *s, const struct gw_cmd *cmd)
+{
+    if (s->cfg->listeners[s->listener].tls != GW_TLS_STARTTLS ||
+        s->cfg->listeners[s->listener].tls_ctx == NULL) {
+        gw_in_error(s, 502, "5.5.1", "Command not implemented");
+        return;
+    }
+    if (gw_conn_tls_active(&s->client)) {
+        gw_in_error(s, 503, "5.5.1", "TLS already active");
+        return;
+    }
+    if (cmd->args_len > 0) {
+        gw_in_error(s, 501, "5.5.4", "Syntax: STARTTLS");
+        return;
+    }
+    if (!s->esmtp) {
+        gw_in_error(s, 503, "5.5.1", "Send EHLO first");
+        return;
+    }
+    gw_in_reset_tx(s, "reset");
+    gw_session_reply(s, 220, "2.0.0", "Ready to start TLS");
+    gw_conn_flush(&s->client);
+    s->starttls_now = true; /* after this line is consumed (gw_in_run) */
 }
 
 static void

@@ -36,7 +36,11 @@
     X(bridge_serial_total, "transactions to a non-pipelining upstream")      \
     X(bridge_enhanced_codes_total, "enhanced codes synthesised")             \
     X(bridge_8bit_downgrade_total, "8-bit bodies to a 7-bit upstream")       \
-    X(smuggling_normalized_total, "messages with bare CR/LF normalised")
+    X(smuggling_normalized_total, "messages with bare CR/LF normalised")    \
+    X(tls_handshakes_total, "client TLS handshakes completed")               \
+    X(tls_failures_total, "client TLS handshakes that failed")               \
+    X(upstream_tls_total, "upstream sessions with TLS")                      \
+    X(upstream_tls_refused_total, "upstreams refused: TLS required, absent")
 
 #define GW_METRIC_ENUM(name, help) GW_M_##name,
 enum gw_metric { GW_METRICS(GW_METRIC_ENUM) GW_M_COUNT };

@@ -28,6 +28,12 @@ gw_policy_facts(const struct gw_session *s, struct pol_facts *f)
         f->client_port = ntohs(s->client_sa.in6.sin6_port);
     }
     f->listener = gw_policy_str(s->cfg->listeners[s->listener].name);
+    if (gw_conn_tls_active(&s->client)) {
+        f->tls = true;
+        f->tls_version = gw_policy_str(gw_conn_tls_version(&s->client));
+        f->tls_cipher = gw_policy_str(gw_conn_tls_cipher(&s->client));
+        f->sni = gw_policy_str(gw_conn_tls_sni(&s->client));
+    }
     if (s->helo != NULL) {
         f->helo = gw_policy_str(s->helo);
     }

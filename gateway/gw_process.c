@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +20,10 @@
 #include "gateway/gw_shm.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_worker.h"
+
+#ifndef POSTERN_VERSION
+#define POSTERN_VERSION "0.0.0"
+#endif
 
 #define GW_RESPAWN_MIN_MS 500
 #define GW_RESPAWN_MAX_MS 30000
@@ -28,6 +35,75 @@ struct gw_kid {
     uint64_t respawn_at_ms; /* 0: not waiting to be respawned */
     uint64_t backoff_ms;
 };
+
+/*
+ * systemd's readiness protocol (sd_notify(3)) without libsystemd: one
+ * datagram to $NOTIFY_SOCKET. Nothing happens outside systemd.
+ */
+static void
+gw_process_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+        strlen(path) >= sizeof(sa.sun_path)) {
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    len = strlen(path);
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@') {
+        sa.sun_path[0] = '\0'; /* abstract namespace */
+    }
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    if (sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) {
+        gw_log(GW_LOG_DEBUG, NULL, "event=notify error=\"%s\"",
+               strerror(errno));
+    }
+    close(fd);
+}
+
+/*
+ * With SO_REUSEPORT a second instance would bind the same address without
+ * an error and quietly take half the connections. Before the first worker
+ * binds, a plain bind (SO_REUSEADDR only, so TIME_WAIT does not count)
+ * tells whether someone already listens there.
+ */
+static bool
+gw_process_listeners_free(const struct gw_config *cfg)
+{
+    size_t i;
+    int one = 1;
+    int fd;
+    int rc;
+
+    for (i = 0; i < cfg->nlisteners; i++) {
+        const struct gw_sockaddr *a = &cfg->listeners[i].addr;
+
+        fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        rc = bind(fd, (const struct sockaddr *)&a->ss, a->len);
+        close(fd);
+        if (rc != 0 && errno == EADDRINUSE) {
+            gw_log(GW_LOG_ERROR, NULL, "event=listen_failed listener=%s "
+                   "address=%s error=\"address in use (another instance?)\"",
+                   cfg->listeners[i].name, a->text);
+            return false;
+        }
+    }
+    return true;
+}
 
 static uint64_t
 gw_process_now_ms(void)
@@ -297,8 +373,10 @@ gw_process_reap(struct gw_kid *kids, size_t n, struct gw_shm *shm,
 
             if (now - kids[i].started_ms > GW_HEALTHY_MS) {
                 kids[i].backoff_ms = GW_RESPAWN_MIN_MS;
-            } else if (kids[i].backoff_ms < GW_RESPAWN_MAX_MS) {
+            } else if (kids[i].backoff_ms * 2 <= GW_RESPAWN_MAX_MS) {
                 kids[i].backoff_ms *= 2;
+            } else {
+                kids[i].backoff_ms = GW_RESPAWN_MAX_MS;
             }
             kids[i].respawn_at_ms = now + kids[i].backoff_ms;
             gw_log(GW_LOG_WARN, NULL, "event=worker_respawn worker=%zu "
@@ -336,6 +414,7 @@ gw_process_master(const struct gw_config_source *src, struct gw_config *cfg,
         gw_process_start_kid(&kids[i], src, cfg, shm, (unsigned)i, &oldmask);
     }
     gw_log(GW_LOG_INFO, NULL, "event=master_started workers=%zu", n);
+    gw_process_notify("READY=1");
     while (!stopping || gw_process_alive(kids, n) > 0) {
         ts.tv_sec = 0;
         ts.tv_nsec = 250 * 1000000L;
@@ -357,6 +436,7 @@ gw_process_master(const struct gw_config_source *src, struct gw_config *cfg,
                 cfg = next;
                 gw_log_set_level(cfg->log_level);
                 gw_process_kill_all(kids, n, SIGHUP);
+                gw_process_notify("READY=1");
             } else if (next != NULL) {
                 cfg = next;
             }
@@ -366,6 +446,7 @@ gw_process_master(const struct gw_config_source *src, struct gw_config *cfg,
         case SIGINT:
             gw_log(GW_LOG_INFO, NULL, "event=master_stop mode=%s",
                    stopping ? "fast" : "graceful");
+            gw_process_notify("STOPPING=1");
             gw_process_kill_all(kids, n, stopping ? SIGQUIT : SIGTERM);
             stopping = true;
             break;
@@ -402,6 +483,11 @@ gw_process_run(const struct gw_config_source *src, struct gw_config *cfg)
 
     gw_log_set_level(cfg->log_level);
     gw_log_set_format(cfg->log_format, cfg->log_sink);
+    gw_log(GW_LOG_INFO, NULL, "event=started version=%s", POSTERN_VERSION);
+    if (!gw_process_listeners_free(cfg)) {
+        gw_config_unref(cfg);
+        return 1;
+    }
     shm = gw_shm_create(n, cfg->limits.connections + 1);
     if (shm == NULL) {
         gw_log(GW_LOG_ERROR, NULL, "event=start error=\"shared memory: "

@@ -21,6 +21,7 @@ static void gw_session_on_drain(struct gw_conn *c);
 static void gw_session_on_error(struct gw_conn *c, int err);
 static void gw_session_on_connect(struct gw_conn *c, int status);
 static void gw_session_on_closed(struct gw_conn *c);
+static void gw_session_on_tls_ready(struct gw_conn *c);
 static void gw_session_greet(struct gw_session *s);
 static bool gw_session_connect_policy(struct gw_session *s);
 static void gw_session_up_ready(struct gw_upstream *u, void *owner);
@@ -37,6 +38,7 @@ static const struct gw_conn_ops gw_session_conn_ops = {
     .on_error = gw_session_on_error,
     .on_connect = gw_session_on_connect,
     .on_closed = gw_session_on_closed,
+    .on_tls_ready = gw_session_on_tls_ready,
 };
 
 static const struct gw_up_ops gw_session_up_ops = {
@@ -78,6 +80,7 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
     s->listener = listener;
     s->upstream_block = cfg->listeners[listener].upstream;
     s->default_upstream = s->upstream_block;
+    s->require_tls = cfg->listeners[listener].require_tls;
     s->started_ms = gw_now_ms();
     snprintf(s->sid, sizeof(s->sid), "%u-%08llx", w->id,
              (unsigned long long)++w->next_session);
@@ -121,6 +124,18 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         gw_session_reply_close(s, 421, "4.7.0",
                                "Too many connections from your address",
                                "per-client connection limit");
+        return;
+    }
+    if (cfg->listeners[listener].tls == GW_TLS_IMPLICIT) {
+        /* RFC 8314: TLS from the first byte; the greeting (and the
+         * connect policy, which then sees the TLS facts) follow the
+         * handshake */
+        gw_in_enter(s, GW_IN_TLS);
+        gw_conn_timeout(&s->client, cfg->timeouts.command);
+        if (gw_conn_start_tls(&s->client, cfg->listeners[listener].tls_ctx,
+                              NULL) != 0) {
+            gw_session_close(s, "TLS could not start", false);
+        }
         return;
     }
     if (!gw_session_connect_policy(s)) {
@@ -253,8 +268,54 @@ gw_session_on_error(struct gw_conn *c, int err)
                                "Timeout, closing connection", "timeout");
         return;
     }
+    if (s->state == GW_IN_TLS || gw_conn_tls_reason(c)[0] != '\0') {
+        gw_metric_inc(GW_M_tls_failures_total);
+        gw_log(GW_LOG_INFO, s->sid, "event=tls_failed reason=\"%s\"",
+               gw_conn_tls_reason(c)[0] != '\0' ? gw_conn_tls_reason(c)
+                                                : "peer closed");
+    }
     gw_session_close(s, err == GW_E_EOF ? "client closed" : "client I/O error",
                      false);
+}
+
+static void
+gw_session_on_tls_ready(struct gw_conn *c)
+{
+    struct gw_session *s = c->owner;
+    /* STARTTLS is refused on implicit-TLS listeners, so this is the
+     * first handshake exactly when the listener is implicit */
+    bool implicit = s->cfg->listeners[s->listener].tls == GW_TLS_IMPLICIT;
+
+    gw_log(GW_LOG_INFO, s->sid, "event=tls_ready version=%s cipher=%s "
+           "sni=%s mode=%s", gw_conn_tls_version(c), gw_conn_tls_cipher(c),
+           gw_conn_tls_sni(c)[0] != '\0' ? gw_conn_tls_sni(c) : "-",
+           implicit ? "implicit" : "starttls");
+    gw_metric_inc(GW_M_tls_handshakes_total);
+    /* RFC 3207 4.2: forget everything learnt before TLS; the client
+     * must EHLO again */
+    gw_free(s->helo);
+    s->helo = NULL;
+    s->esmtp = false;
+    memset(&s->offered, 0, sizeof(s->offered));
+    if (implicit) {
+        gw_in_enter(s, GW_IN_CONNECT);
+        if (!gw_session_connect_policy(s)) {
+            return;
+        }
+        if (s->cfg->upstreams[s->upstream_block].connect ==
+            GW_UP_CONNECT_ON_CONNECT) {
+            if (!gw_session_upstream_open(s)) {
+                gw_session_reply_close(s, 421, "4.3.2",
+                                       "Service not available",
+                                       "upstream session allocation failed");
+            }
+            return;
+        }
+        gw_session_greet(s);
+        return;
+    }
+    gw_in_enter(s, GW_IN_GREETED);
+    gw_in_pump(s);
 }
 
 static void
@@ -386,11 +447,15 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
     size_t pending = gw_up_pending_replies(u);
     const char *enh = why == GW_UP_FAIL_CONNECT    ? "4.4.1"
                       : why == GW_UP_FAIL_PROTOCOL ? "4.4.0"
+                      : why == GW_UP_FAIL_TLS      ? "4.7.5"
                                                    : "4.4.2";
     const char *text = why == GW_UP_FAIL_CONNECT
                            ? "Upstream server unavailable, try again later"
                        : why == GW_UP_FAIL_PROTOCOL
                            ? "Upstream protocol error, try again later"
+                       : why == GW_UP_FAIL_TLS
+                           ? "Upstream TLS required but not available, try "
+                             "again later"
                            : "Upstream connection lost, try again later";
     size_t i;
 
@@ -408,6 +473,7 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
                "event=upstream_failed reason=%s detail=\"%s\" pending=%zu "
                "state=%s",
                why == GW_UP_FAIL_CONNECT    ? "connect"
+               : why == GW_UP_FAIL_TLS      ? "tls"
                : why == GW_UP_FAIL_PROTOCOL ? "protocol"
                : why == GW_UP_FAIL_TIMEOUT  ? "timeout"
                                             : "lost",
@@ -461,8 +527,10 @@ gw_session_tx_end(struct gw_session *s, const char *outcome,
         snprintf(reply, sizeof(reply), "%d %s%s%s", final->code,
                  final->enhanced, final->enhanced[0] != '\0' ? " " : "",
                  text);
-    } else {
+    } else if (local_code != 0) {
         snprintf(reply, sizeof(reply), "%d (local)", local_code);
+    } else {
+        snprintf(reply, sizeof(reply), "-");
     }
     gw_log(GW_LOG_INFO, s->sid,
            "event=tx from=<%s> rcpts=%zu/%zu size=%llu upstream=%s "
@@ -552,11 +620,13 @@ gw_session_on_closed(struct gw_conn *c)
                   s->helo != NULL ? strlen(s->helo) : 1);
     gw_log(GW_LOG_INFO, s->sid,
            "event=disconnect client=%s helo=%s messages=%zu errors=%zu "
-           "bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=\"%s\"",
+           "bytes_in=%llu bytes_out=%llu duration_ms=%llu tls=%s "
+           "reason=\"%s\"",
            addr, helo, s->messages,
            s->errors, (unsigned long long)c->bytes_in,
            (unsigned long long)c->bytes_out,
            (unsigned long long)(gw_now_ms() - s->started_ms),
+           gw_conn_tls_active(c) ? gw_conn_tls_version(c) : "none",
            s->end_reason != NULL ? s->end_reason : "-");
     gw_metric_add(GW_M_client_bytes_in_total, c->bytes_in);
     gw_metric_add(GW_M_client_bytes_out_total, c->bytes_out);

@@ -35,6 +35,7 @@ struct gw_upstream;
     X(CHUNK)    /* between BDAT chunks: BDAT, RSET, NOOP, QUIT */             \
     X(SKIP)     /* discarding the bytes of a refused BDAT chunk */            \
     X(EOM)      /* end of data sent; waiting for the upstream's reply */      \
+    X(TLS)      /* the TLS handshake runs; no command is read */              \
     X(QUIT)     /* final reply queued; closing */
 
 #define GW_IN_STATE_ENUM(name) GW_IN_##name,
@@ -76,7 +77,8 @@ struct gw_session {
     size_t listener;       /* index into cfg->listeners */
     size_t upstream_block; /* index into cfg->upstreams: the current one */
     size_t default_upstream; /* the listener's, or the connect policy's */
-    bool require_tls;      /* policy: 530 5.7.0 until TLS */
+    bool require_tls;      /* listener or policy: 530 5.7.0 until TLS */
+    bool starttls_now;     /* STARTTLS answered: start TLS after the line */
     struct gw_session *prev;
     struct gw_session *next;
     char sid[24];

@@ -15,6 +15,8 @@
     X(BANNER)                                                                  \
     X(EHLO)                                                                    \
     X(HELO)                                                                    \
+    X(STARTTLS)                                                                \
+    X(TLS)                                                                     \
     X(READY)                                                                   \
     X(QUIT)
 
@@ -46,6 +48,7 @@ struct gw_upstream {
     bool retry_next;        /* on close: try the next address */
     bool in_body;           /* between DATA's 354 and the terminator */
     bool in_tx;             /* a MAIL was sent and not yet finished */
+    bool tls_failed;        /* an address failed the TLS requirement */
     char fail_detail[160];  /* why the last address failed, for the log */
     uint64_t started_ms;    /* for the connect latency histogram */
     struct gw_caps caps;
@@ -62,9 +65,12 @@ static void gw_up_on_drain(struct gw_conn *c);
 static void gw_up_on_error(struct gw_conn *c, int err);
 static void gw_up_on_connect(struct gw_conn *c, int status);
 static void gw_up_on_closed(struct gw_conn *c);
+static void gw_up_on_tls_ready(struct gw_conn *c);
+static void gw_up_tls_failed(struct gw_upstream *u, const char *detail);
 static void gw_up_connect_next(struct gw_upstream *u);
 static void gw_up_enter(struct gw_upstream *u, enum gw_up_state st);
 static bool gw_up_has_unsolicited(const struct gw_upstream *u);
+static bool gw_up_wants_starttls(const struct gw_upstream *u);
 static void gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r);
 static void gw_up_on_tx_reply(struct gw_upstream *u,
                               const struct gw_reply *r);
@@ -81,6 +87,7 @@ static const struct gw_conn_ops gw_up_conn_ops = {
     .on_error = gw_up_on_error,
     .on_connect = gw_up_on_connect,
     .on_closed = gw_up_on_closed,
+    .on_tls_ready = gw_up_on_tls_ready,
 };
 
 struct gw_upstream *
@@ -219,7 +226,7 @@ gw_up_setup_failed(struct gw_upstream *u, const char *detail)
         gw_conn_close(&u->conn);
         return;
     }
-    gw_up_fail(u, GW_UP_FAIL_CONNECT, detail);
+    gw_up_fail(u, u->tls_failed ? GW_UP_FAIL_TLS : GW_UP_FAIL_CONNECT, detail);
 }
 
 /* Tells the owner (once), detaches it, and closes. */
@@ -269,6 +276,12 @@ gw_up_on_error(struct gw_conn *c, int err)
     } else {
         snprintf(detail, sizeof(detail), "%s in state %s",
                  uv_strerror(c->last_uv_error), gw_up_state_names[u->state]);
+    }
+    if (u->state == GW_UP_TLS || u->state == GW_UP_STARTTLS) {
+        gw_up_tls_failed(u, gw_conn_tls_reason(c)[0] != '\0'
+                                ? gw_conn_tls_reason(c)
+                                : detail);
+        return;
     }
     if (u->state < GW_UP_READY) {
         gw_up_setup_failed(u, detail);
@@ -351,6 +364,42 @@ gw_up_has_unsolicited(const struct gw_upstream *u)
     return gw_buf_is_attached(&u->conn.in) && gw_buf_len(&u->conn.in) > 0;
 }
 
+/* TLS is configured for this upstream and not up yet. */
+static bool
+gw_up_wants_starttls(const struct gw_upstream *u)
+{
+    return u->ucfg->tls != GW_UP_TLS_NONE && u->ucfg->tls_ctx != NULL &&
+           !gw_conn_tls_active(&u->conn);
+}
+
+static void
+gw_up_tls_failed(struct gw_upstream *u, const char *detail)
+{
+    u->tls_failed = true;
+    gw_metric_inc(GW_M_upstream_tls_refused_total);
+    gw_up_setup_failed(u, detail);
+}
+
+static void
+gw_up_on_tls_ready(struct gw_conn *c)
+{
+    struct gw_upstream *u = c->owner;
+    char line[GW_MAX_DOMAIN + 8];
+    int n;
+
+    gw_log(GW_LOG_DEBUG, u->sid, "event=upstream_tls addr=%s version=%s "
+           "cipher=%s", gw_up_addr(u), gw_conn_tls_version(c),
+           gw_conn_tls_cipher(c));
+    gw_metric_inc(GW_M_upstream_tls_total);
+    /* RFC 3207 4.2: forget the old list, ask again over TLS */
+    memset(&u->caps, 0, sizeof(u->caps));
+    gw_reply_parser_init(&u->replies, u->cfg->limits.reply_lines);
+    n = snprintf(line, sizeof(line), "EHLO %s", u->ucfg->helo_name);
+    gw_up_write_line(u, line, (size_t)n);
+    gw_up_enter(u, GW_UP_EHLO);
+    gw_conn_timeout(c, u->cfg->timeouts.upstream_mail);
+}
+
 static void
 gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
 {
@@ -378,6 +427,24 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
             gw_up_setup_failed(u, "data after the EHLO reply");
             return;
         }
+        if (r->code == 250 && gw_up_wants_starttls(u)) {
+            if (!gw_caps_has(&u->caps, GW_CAP_STARTTLS)) {
+                if (u->ucfg->tls == GW_UP_TLS_MAY) {
+                    gw_log(GW_LOG_INFO, u->sid, "event=upstream_plaintext "
+                           "addr=%s reason=\"no STARTTLS offered\" tls=may",
+                           gw_up_addr(u));
+                } else {
+                    /* never plaintext when TLS is required: this is what
+                     * defeats STARTTLS stripping */
+                    gw_up_tls_failed(u, "STARTTLS not offered");
+                    return;
+                }
+            } else {
+                gw_up_write_line(u, "STARTTLS", 8);
+                gw_up_enter(u, GW_UP_STARTTLS);
+                return;
+            }
+        }
         if (r->code == 250) {
             u->caps.known = true;
             gw_metric_inc(GW_M_upstream_sessions_total);
@@ -398,6 +465,41 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
         }
         gw_up_setup_failed(u, "EHLO/HELO refused");
         return;
+    case GW_UP_STARTTLS:
+        if (r->code != 220) {
+            if (u->ucfg->tls == GW_UP_TLS_MAY) {
+                /* RFC 3207 4: the session goes on in the clear */
+                gw_log(GW_LOG_INFO, u->sid, "event=upstream_plaintext "
+                       "addr=%s reason=\"STARTTLS refused (%d)\" tls=may",
+                       gw_up_addr(u), r->code);
+                u->caps.known = true;
+                gw_up_enter(u, GW_UP_READY);
+                gw_up_arm_timer(u);
+                if (u->owner != NULL) {
+                    u->ops->on_ready(u, u->owner);
+                }
+                return;
+            }
+            gw_up_tls_failed(u, "STARTTLS refused");
+            return;
+        }
+        if (gw_up_has_unsolicited(u)) {
+            /* replies queued behind the 220 would be read as if they came
+             * over TLS (response injection): drop them */
+            gw_log(GW_LOG_WARN, u->sid, "event=upstream_starttls_injection "
+                   "bytes=%zu action=discarded", gw_buf_len(&u->conn.in));
+            gw_conn_consume(&u->conn, gw_buf_len(&u->conn.in));
+        }
+        gw_up_enter(u, GW_UP_TLS);
+        if (gw_conn_start_tls(&u->conn, u->ucfg->tls_ctx,
+                              u->ucfg->server_name[0] != '\0'
+                                  ? u->ucfg->server_name
+                                  : NULL) != 0) {
+            gw_up_tls_failed(u, gw_conn_tls_reason(&u->conn));
+        }
+        return;
+    case GW_UP_TLS:
+        break;
     case GW_UP_READY:
         gw_up_on_tx_reply(u, r);
         return;

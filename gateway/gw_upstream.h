@@ -36,6 +36,7 @@ enum gw_up_fail {
     GW_UP_FAIL_TIMEOUT,     /* a reply did not come in time: 4.4.2 */
     GW_UP_FAIL_PROTOCOL,    /* malformed or unexpected reply: 4.4.0 */
     GW_UP_FAIL_IDLE,        /* closed while idle; nothing was pending */
+    GW_UP_FAIL_TLS,         /* TLS required and not obtained: 4.7.5 */
 };
 
 struct gw_up_ops {

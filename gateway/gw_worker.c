@@ -441,7 +441,8 @@ gw_worker_on_signal(uv_signal_t *h, int signum)
         gw_worker_reload(w);
         return;
     case SIGTERM:
-        /* a second TERM means hurry */
+    case SIGINT:
+        /* a second TERM (or Ctrl-C) means hurry */
         gw_worker_stop(w, w->stopping);
         return;
     default:

@@ -181,6 +181,7 @@ offer(struct gw_caps *off, const struct gw_ehlo_cfg *e,
 {
     struct gw_offer_input in;
 
+    memset(&in, 0, sizeof(in));
     in.ehlo = e;
     in.upstream = up;
     in.message_size = size;
@@ -321,6 +322,31 @@ test_caps_offer_size(void **state)
     assert_int_equal(off.size_max, 5000);
 }
 
+/* STARTTLS is the listener's to offer (before TLS is up), never the
+ * upstream's. */
+static void
+test_caps_offer_starttls(void **state)
+{
+    struct gw_ehlo_cfg e = default_ehlo();
+    struct gw_offer_input in;
+    struct gw_caps up;
+    struct gw_caps off;
+
+    (void)state;
+    memset(&up, 0, sizeof(up));
+    up.known = true;
+    up.flags = GW_CAP_STARTTLS;
+    memset(&in, 0, sizeof(in));
+    in.ehlo = &e;
+    in.upstream = &up;
+    in.message_size = 1000;
+    gw_caps_offer(&off, &in);
+    assert_false(gw_caps_has(&off, GW_CAP_STARTTLS));
+    in.starttls = true;
+    gw_caps_offer(&off, &in);
+    assert_true(gw_caps_has(&off, GW_CAP_STARTTLS));
+}
+
 static void
 test_caps_keyword_flag(void **state)
 {
@@ -459,6 +485,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_caps_bridge_table),
         cmocka_unit_test(test_caps_offer_size),
         cmocka_unit_test(test_caps_keyword_flag),
+        cmocka_unit_test(test_caps_offer_starttls),
         cmocka_unit_test(test_caps_format_ehlo_exact),
         cmocka_unit_test(test_caps_format_ehlo_too_small),
         cmocka_unit_test(test_caps_format_parse_round_trip),

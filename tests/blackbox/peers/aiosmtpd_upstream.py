@@ -5,6 +5,10 @@ relaying against, beside the scripted peers/upstream.py.
 
 Usage:
     aiosmtpd_upstream.py --dir DIR [--host 127.0.0.1] [--port 0]
+                         [--cert FILE --key FILE [--require-tls]]
+
+With --cert/--key it offers STARTTLS (and with --require-tls refuses
+MAIL before it), for the upstream TLS modes.
 
 Writes DIR/port once it listens; for message N, DIR/msg-N.eml (the
 content as aiosmtpd received it, dot-unstuffed, bytes) and DIR/msg-N.json
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 
 from aiosmtpd.smtp import SMTP
 
@@ -34,6 +39,7 @@ class Recorder:
             "rcpts": list(envelope.rcpt_tos),
             "mail_options": list(envelope.mail_options),
             "helo": session.host_name,
+            "tls": session.ssl is not None,
         }
         with open(base + ".json.tmp", "w") as f:
             json.dump(meta, f)
@@ -46,13 +52,21 @@ async def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--require-tls", action="store_true")
     args = ap.parse_args()
+    tls = None
+    if args.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
     os.makedirs(args.dir, exist_ok=True)
     handler = Recorder(args.dir)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=False,
-                     hostname="aiosmtpd.test", data_size_limit=64 << 20),
+                     hostname="aiosmtpd.test", data_size_limit=64 << 20,
+                     tls_context=tls, require_starttls=args.require_tls),
         args.host, args.port)
     port = server.sockets[0].getsockname()[1]
     tmp = os.path.join(args.dir, "port.tmp")
