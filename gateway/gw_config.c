@@ -18,6 +18,10 @@
 #include "gateway/gw_str.h"
 
 /* Static prototypes, in the order of their definitions. */
+static struct gw_config *gw_cfg_quick(const struct gw_config_source *src,
+                                      struct gw_config_errors *errs);
+static struct gw_cfg_node *
+gw_cfg_quick_tree(struct gw_cfg_ctx *ctx, const struct gw_config_source *src);
 static struct gw_config *gw_cfg_build(struct gw_cfg_ctx *ctx,
                                       struct gw_cfg_node *root,
                                       const char *const *overrides,
@@ -59,10 +63,17 @@ static const char *const gw_cfg_log_words[] = {"error", "warn",  "info",
                                                "debug", "trace", NULL};
 static const char *const gw_cfg_connect_words[] = {"on_mail", "on_connect",
                                                    NULL};
+/* In enum order: the value is the index (enum gw_tls_mode, gw_up_tls). */
+static const char *const gw_cfg_tls_words[] = {"none", "starttls", "implicit",
+                                               NULL};
+static const char *const gw_cfg_up_tls_words[] = {"none", "may", "encrypt",
+                                                  "verify", NULL};
 
 static const struct gw_cfg_key gw_cfg_smtp_keys[] = {
     {"disable_vrfy", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_OFF(disable_vrfy), 0,
      0, 1, NULL},
+    {"received_header", GW_CFG_V_BOOL, GW_CFG_C_BOOL,
+     GW_CFG_OFF(received_header), 1, 0, 1, NULL},
 };
 
 static const struct gw_cfg_key gw_cfg_body_keys[] = {
@@ -172,9 +183,22 @@ const struct gw_cfg_key gw_cfg_upstream_keys[] = {
     {"probe_interval", GW_CFG_V_DURATION, GW_CFG_C_U64,
      GW_CFG_UP_OFF(probe_interval_ms), GW_DEF_PROBE_INTERVAL, 0, GW_MAX_TIMEOUT,
      NULL},
+    {"tls", GW_CFG_V_WORD, GW_CFG_C_UP_TLS, GW_CFG_UP_OFF(tls), GW_UP_TLS_NONE,
+     GW_UP_TLS_NONE, GW_UP_TLS_VERIFY, gw_cfg_up_tls_words},
 };
 
 const size_t gw_cfg_nupstream_keys = GW_CFG_NKEYS(gw_cfg_upstream_keys);
+
+/* Keys of one listener block besides name, address, upstream and
+ * certificates. */
+const struct gw_cfg_key gw_cfg_listener_keys[] = {
+    {"tls", GW_CFG_V_WORD, GW_CFG_C_TLS_MODE, GW_CFG_L_OFF(tls), GW_TLS_NONE,
+     GW_TLS_NONE, GW_TLS_IMPLICIT, gw_cfg_tls_words},
+    {"require_tls", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_L_OFF(require_tls), 0,
+     0, 1, NULL},
+};
+
+const size_t gw_cfg_nlistener_keys = GW_CFG_NKEYS(gw_cfg_listener_keys);
 
 const struct gw_cfg_section gw_cfg_sections[] = {
     {"smtp", gw_cfg_smtp_keys, GW_CFG_NKEYS(gw_cfg_smtp_keys)},
@@ -198,8 +222,7 @@ gw_config_from(const struct gw_config_source *src,
         return gw_config_load(src->path, src->overrides, src->noverrides,
                               errs);
     }
-    return gw_config_quick(src->listen, src->upstream, src->overrides,
-                           src->noverrides, errs);
+    return gw_cfg_quick(src, errs);
 }
 
 struct gw_config *
@@ -216,6 +239,7 @@ gw_config_load(const char *path, const char *const *overrides,
 
     if (errs != NULL) {
         errs->count = 0;
+        errs->nwarnings = 0;
     }
     if (path == NULL) {
         gw_cfg_error(&ctx, &nopos, "no configuration file given");
@@ -243,42 +267,95 @@ gw_config_quick(const char *listen, const char *upstream,
                 const char *const *overrides, size_t noverrides,
                 struct gw_config_errors *errs)
 {
+    struct gw_config_source src;
+
+    memset(&src, 0, sizeof(src));
+    src.listen = listen;
+    src.upstream = upstream;
+    src.overrides = overrides;
+    src.noverrides = noverrides;
+    return gw_cfg_quick(&src, errs);
+}
+
+/* Quick mode synthesizes the tree a file would give, so the arguments get
+ * exactly the checks of a file (their errors have no position). */
+static struct gw_config *
+gw_cfg_quick(const struct gw_config_source *src, struct gw_config_errors *errs)
+{
     struct gw_cfg_ctx ctx = {GW_CFG_CMDLINE, errs, 0, 0, {{0, 0, NULL}}};
     struct gw_cfg_pos nopos = {0, 0, NULL};
     struct gw_cfg_node *root;
-    struct gw_cfg_node *n;
     struct gw_config *cfg;
 
     if (errs != NULL) {
         errs->count = 0;
+        errs->nwarnings = 0;
     }
-    if (listen == NULL || upstream == NULL) {
+    if (src->listen == NULL || src->upstream == NULL) {
         gw_cfg_error(&ctx, &nopos,
                      "quick mode needs a listen address and "
                      "an upstream address");
         return NULL;
     }
-    /* listeners: [{address: LISTEN}], upstreams: [{addresses: [UP]}] */
-    root = gw_cfg_node_new(&ctx, GW_CFG_MAP, &nopos);
-    n = gw_cfg_add(&ctx, root, "listeners", GW_CFG_SEQ, NULL, &nopos);
-    n = gw_cfg_add(&ctx, n, NULL, GW_CFG_MAP, NULL, &nopos);
-    n = gw_cfg_add(&ctx, n, "address", GW_CFG_SCALAR, listen, &nopos);
-    if (n != NULL) {
-        n = gw_cfg_add(&ctx, root, "upstreams", GW_CFG_SEQ, NULL, &nopos);
-        n = gw_cfg_add(&ctx, n, NULL, GW_CFG_MAP, NULL, &nopos);
-        n = gw_cfg_add(&ctx, n, "addresses", GW_CFG_SEQ, NULL, &nopos);
-        n = gw_cfg_add(&ctx, n, NULL, GW_CFG_SCALAR, upstream, &nopos);
+    if ((src->tls_cert == NULL) != (src->tls_key == NULL)) {
+        gw_cfg_error(&ctx, &nopos, "--tls-cert and --tls-key go together");
+        return NULL;
     }
-    if (n == NULL) {
-        gw_cfg_node_free(root);
+    root = gw_cfg_quick_tree(&ctx, src);
+    if (root == NULL) {
         gw_cfg_errors_finish(&ctx);
         return NULL;
     }
-    cfg = gw_cfg_build(&ctx, root, overrides, noverrides);
+    cfg = gw_cfg_build(&ctx, root, src->overrides, src->noverrides);
     if (cfg != NULL) {
         gw_strlcpy(cfg->source, GW_CFG_CMDLINE, sizeof(cfg->source));
     }
     return cfg;
+}
+
+/* listeners: [{address: LISTEN, tls: starttls,
+ *              certificates: [{cert: CERT, key: KEY}]}],
+ * upstreams: [{addresses: [UPSTREAM], tls: MODE}]; NULL on failure. */
+static struct gw_cfg_node *
+gw_cfg_quick_tree(struct gw_cfg_ctx *ctx, const struct gw_config_source *src)
+{
+    struct gw_cfg_pos nopos = {0, 0, NULL};
+    struct gw_cfg_node *root;
+    struct gw_cfg_node *l;
+    struct gw_cfg_node *u;
+    struct gw_cfg_node *c;
+    struct gw_cfg_node *n;
+
+    root = gw_cfg_node_new(ctx, GW_CFG_MAP, &nopos);
+    n = gw_cfg_add(ctx, root, "listeners", GW_CFG_SEQ, NULL, &nopos);
+    l = gw_cfg_add(ctx, n, NULL, GW_CFG_MAP, NULL, &nopos);
+    n = gw_cfg_add(ctx, l, "address", GW_CFG_SCALAR, src->listen, &nopos);
+    if (n != NULL && src->tls_cert != NULL) {
+        n = gw_cfg_add(ctx, l, "tls", GW_CFG_SCALAR, "starttls", &nopos);
+        c = n == NULL ? NULL
+                      : gw_cfg_add(ctx, l, "certificates", GW_CFG_SEQ, NULL,
+                                   &nopos);
+        c = gw_cfg_add(ctx, c, NULL, GW_CFG_MAP, NULL, &nopos);
+        n = gw_cfg_add(ctx, c, "cert", GW_CFG_SCALAR, src->tls_cert, &nopos);
+        n = n == NULL ? NULL
+                      : gw_cfg_add(ctx, c, "key", GW_CFG_SCALAR, src->tls_key,
+                                   &nopos);
+    }
+    if (n != NULL) {
+        n = gw_cfg_add(ctx, root, "upstreams", GW_CFG_SEQ, NULL, &nopos);
+        u = gw_cfg_add(ctx, n, NULL, GW_CFG_MAP, NULL, &nopos);
+        n = gw_cfg_add(ctx, u, "addresses", GW_CFG_SEQ, NULL, &nopos);
+        n = gw_cfg_add(ctx, n, NULL, GW_CFG_SCALAR, src->upstream, &nopos);
+        if (n != NULL && src->upstream_tls != NULL) {
+            n = gw_cfg_add(ctx, u, "tls", GW_CFG_SCALAR, src->upstream_tls,
+                           &nopos);
+        }
+    }
+    if (n == NULL) {
+        gw_cfg_node_free(root);
+        return NULL;
+    }
+    return root;
 }
 
 void
@@ -552,6 +629,7 @@ gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
     const struct gw_cfg_key *k;
     char where[GW_CFG_PATH_MAX];
     char path[GW_CFG_PATH_MAX];
+    size_t nerrors = ctx->nerrors;
 
     (void)gw_cfg_fmt(u->name, sizeof(u->name), "upstream%zu", i);
     gw_strlcpy(u->helo_name, cfg->hostname, sizeof(u->helo_name));
@@ -573,7 +651,7 @@ gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
             addrs = m;
         } else if (strcmp(m->key, "helo_name") == 0) {
             gw_cfg_get_helo(ctx, m, path, u->helo_name, sizeof(u->helo_name));
-        } else {
+        } else if (!gw_cfg_tls_is_key(m->key, true)) {
             gw_cfg_unknown_key(ctx, m, where);
         }
     }
@@ -582,10 +660,11 @@ gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
                      "upstreams.%zu: missing required key "
                      "'addresses'",
                      i);
-        return;
+    } else {
+        (void)gw_cfg_fmt(path, sizeof(path), "upstreams.%zu.addresses", i);
+        gw_cfg_walk_addrs(ctx, u, addrs, path);
     }
-    (void)gw_cfg_fmt(path, sizeof(path), "upstreams.%zu.addresses", i);
-    gw_cfg_walk_addrs(ctx, u, addrs, path);
+    gw_cfg_walk_upstream_tls(ctx, u, i, el, nerrors);
 }
 
 /* One "host:port" string, or a list of 1..GW_MAX_UPSTREAM_ADDRS of them. */
@@ -626,26 +705,34 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
 {
     struct gw_listener_cfg *l = &cfg->listeners[i];
     const struct gw_cfg_node *m;
+    const struct gw_cfg_key *k;
     char where[GW_CFG_PATH_MAX];
     char path[GW_CFG_PATH_MAX];
+    size_t nerrors = ctx->nerrors;
     bool have_addr = false;
 
     (void)gw_cfg_fmt(l->name, sizeof(l->name), "listener%zu", i);
     l->upstream = 0; /* the first upstream */
+    gw_cfg_defaults(l, gw_cfg_listener_keys,
+                    GW_CFG_NKEYS(gw_cfg_listener_keys));
     if (el->kind != GW_CFG_MAP) {
         return; /* reported by gw_cfg_walk_list */
     }
     (void)gw_cfg_fmt(where, sizeof(where), "in listeners.%zu", i);
     for (m = el->child; m != NULL; m = m->next) {
         (void)gw_cfg_fmt(path, sizeof(path), "listeners.%zu.%s", i, m->key);
-        if (strcmp(m->key, "name") == 0) {
+        k = gw_cfg_find_key(gw_cfg_listener_keys,
+                            GW_CFG_NKEYS(gw_cfg_listener_keys), m->key);
+        if (k != NULL) {
+            gw_cfg_set_key(ctx, l, k, m, path);
+        } else if (strcmp(m->key, "name") == 0) {
             gw_cfg_get_name(ctx, m, path, l->name);
         } else if (strcmp(m->key, "address") == 0) {
             gw_cfg_get_addr(ctx, m, path, &l->addr);
             have_addr = true;
         } else if (strcmp(m->key, "upstream") == 0) {
             gw_cfg_get_upstream(ctx, cfg, m, path, &l->upstream);
-        } else {
+        } else if (!gw_cfg_tls_is_key(m->key, false)) {
             gw_cfg_unknown_key(ctx, m, where);
         }
     }
@@ -655,6 +742,7 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
                      "'address'",
                      i);
     }
+    gw_cfg_walk_listener_tls(ctx, l, i, el, nerrors);
 }
 
 /* A listener's upstream: the name of an upstream block -> its index. */
@@ -756,6 +844,7 @@ gw_cfg_set_source(struct gw_config *cfg, const char *source)
 static void
 gw_cfg_free(struct gw_config *cfg)
 {
+    gw_cfg_free_tls(cfg);
     pol_ruleset_unref(cfg->policy);
     gw_free(cfg->listeners);
     gw_free(cfg->upstreams);

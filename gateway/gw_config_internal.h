@@ -9,6 +9,9 @@
  *   gw_config_value.c  typed values: table-driven keys (bool, word, integer,
  *                      size, duration), names, domains, addresses
  *   gw_config_ehlo.c   the ehlo section: keyword lists, drop patterns
+ *   gw_config_policy.c the policy section -> policy/'s rule specs
+ *   gw_config_tls.c    the TLS keys of listeners and upstreams: files,
+ *                      checks, pins, the contexts of certs/
  *   gw_config_print.c  the effective configuration as YAML
  */
 #ifndef GW_CONFIG_INTERNAL_H
@@ -34,10 +37,12 @@
 #define GW_CFG_PORT_SMTP 25
 #define GW_CFG_PATH_MAX 160 /* a dotted key path quoted in a message */
 #define GW_CFG_QUOTE_MAX 72 /* an escaped user value quoted in a message */
+#define GW_CFG_CWD_MAX 4096 /* the current directory, for relative paths */
 
 #define GW_CFG_NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 #define GW_CFG_OFF(member) offsetof(struct gw_config, member)
 #define GW_CFG_UP_OFF(member) offsetof(struct gw_upstream_cfg, member)
+#define GW_CFG_L_OFF(member) offsetof(struct gw_listener_cfg, member)
 
 enum gw_cfg_kind {
     GW_CFG_SCALAR,
@@ -96,6 +101,8 @@ enum gw_cfg_ctype {
     GW_CFG_C_STRING,   /* char[max]; the default is words[0] */
     GW_CFG_C_LOG_FORMAT,
     GW_CFG_C_LOG_SINK,
+    GW_CFG_C_TLS_MODE, /* enum gw_tls_mode */
+    GW_CFG_C_UP_TLS,   /* enum gw_up_tls */
 };
 
 struct gw_cfg_key {
@@ -124,6 +131,9 @@ extern const struct gw_cfg_section gw_cfg_sections[];
 extern const size_t gw_cfg_nsections;
 extern const struct gw_cfg_key gw_cfg_upstream_keys[];
 extern const size_t gw_cfg_nupstream_keys;
+/* The table keys of a listener block (tls, require_tls). */
+extern const struct gw_cfg_key gw_cfg_listener_keys[];
+extern const size_t gw_cfg_nlistener_keys;
 
 /* Reports "unknown key 'K' <where>" at the key's position. */
 void gw_cfg_unknown_key(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *m,
@@ -142,6 +152,10 @@ void gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
  * "FILE:LINE:COL: message"); pos only orders it among the others. */
 void gw_cfg_error_raw(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
                       const char *text);
+/* Records one warning at pos: "FILE:LINE:COL: warning: message". A
+ * warning does not stop the configuration from loading. */
+void gw_cfg_warn(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
+                 const char *fmt, ...) GW_PRINTF(3, 4);
 /* Sorts the errors into file order and notes how many did not fit. */
 void gw_cfg_errors_finish(struct gw_cfg_ctx *ctx);
 /* snprintf that marks truncation with "..." and says whether it fit. */
@@ -202,6 +216,15 @@ void gw_cfg_get_helo(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
 /* "host:port", resolved once. */
 void gw_cfg_get_addr(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
                      const char *path, struct gw_sockaddr *addr);
+/* A file path: printable ASCII without '"' or '\\'. A relative path is
+ * taken from the directory of the configuration file when it was written
+ * in the file, from the current directory when it came from -o or quick
+ * mode, and stored absolute in dst[cap], so that it means the same after
+ * a chdir and in the output of postern -n. allow_empty: "" is a value
+ * (stored as ""). False after reporting an error. */
+bool gw_cfg_get_path(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
+                     const char *path, bool allow_empty, char *dst,
+                     size_t cap);
 
 /* Parses, range-checks and stores the value of one table key. */
 void gw_cfg_set_key(struct gw_cfg_ctx *ctx, void *base,
@@ -219,6 +242,31 @@ void gw_cfg_print_keys(FILE *fp, const char *indent, const void *base,
 bool gw_cfg_is_domain(const char *s);
 /* gethostname() when it is a domain, else "localhost". */
 void gw_cfg_default_hostname(char *dst, size_t cap);
+
+/* ---- gw_config_tls.c: TLS keys of listeners and upstreams ------------ */
+
+/* Is `key` one of the TLS keys the walk leaves to this file (listener:
+ * certificates; upstream: ca_file, server_name, pin_sha256)? */
+bool gw_cfg_tls_is_key(const char *key, bool upstream);
+/* After the rest of listener i (el) is walked: the certificates, the
+ * checks between tls, require_tls and certificates, tls_check_cert_key
+ * on every pair (expired or not yet valid: a warning), and the server
+ * context, built when the block had no error (nerrors_before: the count
+ * when the block's walk began). */
+void gw_cfg_walk_listener_tls(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
+                              size_t i, const struct gw_cfg_node *el,
+                              size_t nerrors_before);
+/* The same for upstream i: ca_file, server_name (default: the host name
+ * of the first address), pin_sha256, and the client context. */
+void gw_cfg_walk_upstream_tls(struct gw_cfg_ctx *ctx, struct gw_upstream_cfg *u,
+                              size_t i, const struct gw_cfg_node *el,
+                              size_t nerrors_before);
+/* Writes the TLS keys that are not table keys (certificates; ca_file,
+ * server_name, pin_sha256), when tls is not none, at block indentation. */
+void gw_cfg_print_listener_tls(FILE *fp, const struct gw_listener_cfg *l);
+void gw_cfg_print_upstream_tls(FILE *fp, const struct gw_upstream_cfg *u);
+/* Drops the contexts' references (the config owns one of each). */
+void gw_cfg_free_tls(struct gw_config *cfg);
 
 /* ---- gw_config_ehlo.c: the ehlo section ----------------------------- */
 

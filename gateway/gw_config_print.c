@@ -31,6 +31,9 @@ gw_config_print(const struct gw_config *cfg, FILE *fp)
         fprintf(fp, "    address: \"%s\"\n", cfg->listeners[i].addr.text);
         fprintf(fp, "    upstream: \"%s\"\n",
                 cfg->upstreams[cfg->listeners[i].upstream].name);
+        gw_cfg_print_keys(fp, "    ", &cfg->listeners[i], gw_cfg_listener_keys,
+                          gw_cfg_nlistener_keys);
+        gw_cfg_print_listener_tls(fp, &cfg->listeners[i]);
     }
     fprintf(fp, "upstreams:\n");
     for (i = 0; i < cfg->nupstreams; i++) {
@@ -42,6 +45,7 @@ gw_config_print(const struct gw_config *cfg, FILE *fp)
         fprintf(fp, "    helo_name: \"%s\"\n", cfg->upstreams[i].helo_name);
         gw_cfg_print_keys(fp, "    ", &cfg->upstreams[i], gw_cfg_upstream_keys,
                           gw_cfg_nupstream_keys);
+        gw_cfg_print_upstream_tls(fp, &cfg->upstreams[i]);
     }
     for (i = 0; i < gw_cfg_nsections; i++) {
         fprintf(fp, "%s:\n", gw_cfg_sections[i].name);

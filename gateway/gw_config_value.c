@@ -8,6 +8,7 @@
 #include "gateway/gw_config_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <string.h>
@@ -111,6 +112,70 @@ gw_cfg_get_addr(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
         gw_cfg_quote(q, sizeof(q), s);
         gw_cfg_error(ctx, &n->pos, "%s: bad address %s: %s", path, q, why);
     }
+}
+
+/* A relative path is relative to where it was written: the configuration
+ * file's directory for a value from the file, the current directory for
+ * one from -o or quick mode. The result is made absolute. */
+bool
+gw_cfg_get_path(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
+                const char *path, bool allow_empty, char *dst, size_t cap)
+{
+    const char *s = gw_cfg_scalar(ctx, n, path, "a file path");
+    const char *slash;
+    char cwd[GW_CFG_CWD_MAX];
+    char q[GW_CFG_QUOTE_MAX];
+    size_t dirlen = 0;
+    size_t i;
+    bool fits;
+
+    if (s == NULL) {
+        return false;
+    }
+    gw_cfg_quote(q, sizeof(q), s);
+    for (i = 0; s[i] != '\0'; i++) {
+        uint8_t c = (uint8_t)s[i];
+
+        if (c < 32 || c >= 127 || c == '"' || c == '\\') {
+            break;
+        }
+    }
+    if (s[i] != '\0' || (i == 0 && !allow_empty)) {
+        gw_cfg_error(ctx, &n->pos,
+                     "%s: expected a file path (printable ASCII, no '\"' or "
+                     "'\\'), got %s",
+                     path, q);
+        return false;
+    }
+    if (s[0] == '\0' || s[0] == '/') {
+        fits = gw_cfg_fmt(dst, cap, "%s", s);
+    } else {
+        slash = strrchr(ctx->source, '/');
+        if (n->pos.line > 0 && n->pos.override == NULL && slash != NULL) {
+            dirlen = (size_t)(slash - ctx->source) + 1;
+        }
+        if (dirlen > 0 && ctx->source[0] == '/') {
+            cwd[0] = '\0';
+        } else if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            gw_cfg_error(ctx, &n->pos,
+                         "%s: cannot resolve the relative path %s: "
+                         "getcwd: %s",
+                         path, q, strerror(errno));
+            return false;
+        }
+        fits = gw_cfg_fmt(dst, cap, "%s%s%.*s%s", cwd,
+                          cwd[0] != '\0' && strcmp(cwd, "/") != 0 ? "/" : "",
+                          (int)dirlen, ctx->source, s);
+    }
+    if (!fits) {
+        dst[0] = '\0';
+        gw_cfg_error(ctx, &n->pos,
+                     "%s: the path %s is too long: at most %zu characters "
+                     "once made absolute",
+                     path, q, cap - 1);
+        return false;
+    }
+    return true;
 }
 
 /* ---- table-driven keys ----------------------------------------------- */
@@ -348,6 +413,12 @@ gw_cfg_store(void *base, const struct gw_cfg_key *k, uint64_t v)
     case GW_CFG_C_LOG_SINK:
         *(enum gw_log_sink *)p = (enum gw_log_sink)v;
         break;
+    case GW_CFG_C_TLS_MODE:
+        *(enum gw_tls_mode *)p = (enum gw_tls_mode)v;
+        break;
+    case GW_CFG_C_UP_TLS:
+        *(enum gw_up_tls *)p = (enum gw_up_tls)v;
+        break;
     case GW_CFG_C_STRING:
         break; /* strings are copied by gw_cfg_set_key */
     }
@@ -377,6 +448,10 @@ gw_cfg_fetch(const void *base, const struct gw_cfg_key *k)
         return (uint64_t) * (const enum gw_log_format *)p;
     case GW_CFG_C_LOG_SINK:
         return (uint64_t) * (const enum gw_log_sink *)p;
+    case GW_CFG_C_TLS_MODE:
+        return (uint64_t) * (const enum gw_tls_mode *)p;
+    case GW_CFG_C_UP_TLS:
+        return (uint64_t) * (const enum gw_up_tls *)p;
     case GW_CFG_C_STRING:
         break;
     }

@@ -90,9 +90,40 @@ gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
     }
 }
 
-/* Puts the errors in file order, like a compiler's (stable: errors without
- * a file position keep their order, after the others), and makes the last
- * slot say how many errors did not fit. */
+void
+gw_cfg_warn(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
+            const char *fmt, ...)
+{
+    char msg[sizeof(ctx->errs->warning[0])];
+    char *slot;
+    size_t cap = sizeof(ctx->errs->warning[0]);
+    va_list ap;
+    int n;
+
+    if (ctx->errs == NULL || ctx->errs->nwarnings >= GW_CONFIG_MAX_WARNINGS) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        msg[0] = '\0';
+    }
+    slot = ctx->errs->warning[ctx->errs->nwarnings++];
+    if (pos->override != NULL) {
+        n = snprintf(slot, cap, "-o %s: warning: %s", pos->override, msg);
+    } else if (pos->line > 0) {
+        n = snprintf(slot, cap, "%s:%zu:%zu: warning: %s", ctx->source,
+                     pos->line, pos->col, msg);
+    } else {
+        n = snprintf(slot, cap, "%s: warning: %s", ctx->source, msg);
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        memcpy(slot + cap - 4, "...", 4);
+    }
+}
+
+/* Records an error already formatted by someone else (policy's). */
 void
 gw_cfg_error_raw(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
                  const char *text)
@@ -106,6 +137,9 @@ gw_cfg_error_raw(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
                sizeof(ctx->errs->msg[0]));
 }
 
+/* Puts the errors in file order, like a compiler's (stable: errors without
+ * a file position keep their order, after the others), and makes the last
+ * slot say how many errors did not fit. */
 void
 gw_cfg_errors_finish(struct gw_cfg_ctx *ctx)
 {

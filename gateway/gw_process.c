@@ -331,6 +331,13 @@ gw_process_reload(const struct gw_config_source *src, struct gw_config *cur)
                "errors=%zu", errs.count);
         return NULL;
     }
+    for (i = 0; i < errs.nwarnings; i++) {
+        char esc[sizeof(errs.warning[0]) + 16];
+
+        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs.warning[i],
+                      strlen(errs.warning[i]));
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
+    }
     gw_log(GW_LOG_INFO, NULL, "event=reload_validated");
     gw_config_unref(cur);
     return cfg;

@@ -132,6 +132,7 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
          * handshake */
         gw_in_enter(s, GW_IN_TLS);
         gw_conn_timeout(&s->client, cfg->timeouts.command);
+        gw_conn_want_read(&s->client, true); /* the ClientHello */
         if (gw_conn_start_tls(&s->client, cfg->listeners[listener].tls_ctx,
                               NULL) != 0) {
             gw_session_close(s, "TLS could not start", false);

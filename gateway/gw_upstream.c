@@ -274,8 +274,12 @@ gw_up_on_error(struct gw_conn *c, int err)
         snprintf(detail, sizeof(detail), "connection closed in state %s",
                  gw_up_state_names[u->state]);
     } else {
+        /* uv_strerror allocates for codes it does not know (0 here:
+         * a TLS failure, not a socket one) */
         snprintf(detail, sizeof(detail), "%s in state %s",
-                 uv_strerror(c->last_uv_error), gw_up_state_names[u->state]);
+                 c->last_uv_error < 0 ? uv_strerror(c->last_uv_error)
+                                      : "I/O or TLS error",
+                 gw_up_state_names[u->state]);
     }
     if (u->state == GW_UP_TLS || u->state == GW_UP_STARTTLS) {
         gw_up_tls_failed(u, gw_conn_tls_reason(c)[0] != '\0'

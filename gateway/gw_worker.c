@@ -278,6 +278,13 @@ gw_worker_reload(struct gw_worker *w)
                "errors=%zu", errs.count);
         return;
     }
+    for (i = 0; i < errs.nwarnings; i++) {
+        char esc[sizeof(errs.warning[0]) + 16];
+
+        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs.warning[i],
+                      strlen(errs.warning[i]));
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
+    }
     if (gw_worker_apply(w, cfg) != 0) {
         gw_log(GW_LOG_WARN, NULL, "event=reload partial=listeners");
         return;

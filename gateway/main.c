@@ -6,6 +6,7 @@
  *   postern -n -c FILE                      print the effective config
  *   postern -s reload|stop|quit -c FILE     signal the running instance
  *   postern --listen ADDR --upstream ADDR   quick mode, no file
+ *           [--tls-cert FILE --tls-key FILE] [--upstream-tls MODE]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "gateway/gw_config.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_process.h"
+#include "gateway/gw_str.h"
 
 #ifndef POSTERN_VERSION
 #define POSTERN_VERSION "0.0.0"
@@ -30,6 +32,8 @@ gw_main_usage(FILE *fp)
             "usage: postern -c FILE [-t] [-n] [-o key=value]...\n"
             "       postern --listen HOST:PORT --upstream HOST:PORT "
             "[-o key=value]...\n"
+            "               [--tls-cert FILE --tls-key FILE] "
+            "[--upstream-tls MODE]\n"
             "\n"
             "  -c, --config FILE     configuration file (YAML)\n"
             "  -t, --test            check the configuration and exit\n"
@@ -40,11 +44,40 @@ gw_main_usage(FILE *fp)
             "                        -o limits.message_size=20M\n"
             "      --listen ADDR     quick mode: listen on ADDR\n"
             "      --upstream ADDR   quick mode: relay to ADDR\n"
+            "      --tls-cert FILE   quick mode: offer STARTTLS with this\n"
+            "                        PEM certificate chain (with --tls-key)\n"
+            "      --tls-key FILE    quick mode: its private key\n"
+            "      --upstream-tls MODE\n"
+            "                        quick mode: TLS to the upstream: none,\n"
+            "                        may, encrypt or verify (verify needs a\n"
+            "                        name: --upstream NAME:PORT, or\n"
+            "                        -o upstreams.0.server_name=NAME)\n"
             "  -V, --version         print the version\n"
             "  -h, --help            this help\n"
             "\n"
+            "-t prints warnings (an expired certificate) as\n"
+            "FILE:LINE:COL: warning: ...; they do not make a configuration\n"
+            "invalid.\n"
             "Logs go to stderr. SIGHUP reloads, SIGTERM stops gracefully,\n"
             "SIGQUIT (or a second SIGTERM) stops at once.\n");
+}
+
+/* Warnings (an expired certificate) do not stop a start; they are logged
+ * with the configuration's log settings (gw_process_run sets the same). */
+static void
+gw_main_log_warnings(const struct gw_config *cfg,
+                     const struct gw_config_errors *errs)
+{
+    char esc[sizeof(errs->warning[0]) * 2];
+    size_t i;
+
+    gw_log_set_level(cfg->log_level);
+    gw_log_set_format(cfg->log_format, cfg->log_sink);
+    for (i = 0; i < errs->nwarnings; i++) {
+        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs->warning[i],
+                      strlen(errs->warning[i]));
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
+    }
 }
 
 int
@@ -58,6 +91,9 @@ main(int argc, char **argv)
         {"set", required_argument, NULL, 'o'},
         {"listen", required_argument, NULL, 'L'},
         {"upstream", required_argument, NULL, 'U'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"upstream-tls", required_argument, NULL, 'T'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -67,6 +103,9 @@ main(int argc, char **argv)
     const char *config_path = NULL;
     const char *listen = NULL;
     const char *upstream = NULL;
+    const char *tls_cert = NULL;
+    const char *tls_key = NULL;
+    const char *upstream_tls = NULL;
     const char *action = NULL;
     struct gw_config_source src;
     bool test_only = false;
@@ -104,6 +143,15 @@ main(int argc, char **argv)
         case 'U':
             upstream = optarg;
             break;
+        case 'C':
+            tls_cert = optarg;
+            break;
+        case 'K':
+            tls_key = optarg;
+            break;
+        case 'T':
+            upstream_tls = optarg;
+            break;
         case 'V':
             printf("postern %s\n", POSTERN_VERSION);
             return 0;
@@ -120,9 +168,16 @@ main(int argc, char **argv)
         gw_main_usage(stderr);
         return 2;
     }
-    if (config_path != NULL && (listen != NULL || upstream != NULL)) {
-        fprintf(stderr, "postern: -c and --listen/--upstream exclude each "
-                        "other\n");
+    if (config_path != NULL && (listen != NULL || upstream != NULL ||
+                                tls_cert != NULL || tls_key != NULL ||
+                                upstream_tls != NULL)) {
+        fprintf(stderr, "postern: -c and the quick-mode options (--listen, "
+                        "--upstream, --tls-cert, --tls-key, --upstream-tls) "
+                        "exclude each other\n");
+        return 2;
+    }
+    if ((tls_cert == NULL) != (tls_key == NULL)) {
+        fprintf(stderr, "postern: --tls-cert and --tls-key go together\n");
         return 2;
     }
     memset(&errs, 0, sizeof(errs));
@@ -130,6 +185,9 @@ main(int argc, char **argv)
     src.path = config_path;
     src.listen = listen;
     src.upstream = upstream;
+    src.tls_cert = tls_cert;
+    src.tls_key = tls_key;
+    src.upstream_tls = upstream_tls;
     src.overrides = overrides;
     src.noverrides = noverrides;
     if (config_path == NULL && (listen == NULL || upstream == NULL)) {
@@ -139,10 +197,15 @@ main(int argc, char **argv)
         return 2;
     }
     cfg = gw_config_from(&src, &errs);
-    if (cfg == NULL) {
-        for (i = 0; i < errs.count; i++) {
+    if (cfg == NULL || test_only || print) {
+        for (i = 0; cfg == NULL && i < errs.count; i++) {
             fprintf(stderr, "%s\n", errs.msg[i]);
         }
+        for (i = 0; i < errs.nwarnings; i++) {
+            fprintf(stderr, "%s\n", errs.warning[i]);
+        }
+    }
+    if (cfg == NULL) {
         return 1;
     }
     if (action != NULL) {
@@ -163,8 +226,8 @@ main(int argc, char **argv)
         return 0;
     }
 
+    gw_main_log_warnings(cfg, &errs);
     /* A peer that closes while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
-    gw_log(GW_LOG_INFO, NULL, "event=started version=%s", POSTERN_VERSION);
     return gw_process_run(&src, cfg); /* takes over cfg */
 }

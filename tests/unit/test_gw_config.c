@@ -44,6 +44,7 @@ struct test_case {
 static const char test_full_yaml[] = "hostname: mx.example.org\n"
                                      "smtp:\n"
                                      "  disable_vrfy: on\n"
+                                     "  received_header: off\n"
                                      "body:\n"
                                      "  bare_newlines: reject\n"
                                      "log:\n"
@@ -220,7 +221,8 @@ test_ehlo_equal(const struct gw_ehlo_cfg *a, const struct gw_ehlo_cfg *b)
     }
 }
 
-/* Everything but refs and source. */
+/* Everything but refs and source, and the TLS context pointers (only
+ * whether each was built). */
 static void
 test_config_equal(const struct gw_config *a, const struct gw_config *b)
 {
@@ -229,6 +231,7 @@ test_config_equal(const struct gw_config *a, const struct gw_config *b)
 
     assert_string_equal(a->hostname, b->hostname);
     assert_int_equal(a->disable_vrfy, b->disable_vrfy);
+    assert_int_equal(a->received_header, b->received_header);
     assert_int_equal(a->bare_newlines, b->bare_newlines);
     assert_int_equal(a->log_level, b->log_level);
     assert_memory_equal(&a->limits, &b->limits, sizeof(a->limits));
@@ -239,6 +242,18 @@ test_config_equal(const struct gw_config *a, const struct gw_config *b)
         assert_string_equal(a->listeners[i].name, b->listeners[i].name);
         test_addr_equal(&a->listeners[i].addr, &b->listeners[i].addr);
         assert_int_equal(a->listeners[i].upstream, b->listeners[i].upstream);
+        assert_int_equal(a->listeners[i].tls, b->listeners[i].tls);
+        assert_int_equal(a->listeners[i].require_tls,
+                         b->listeners[i].require_tls);
+        assert_int_equal(a->listeners[i].ncerts, b->listeners[i].ncerts);
+        for (j = 0; j < a->listeners[i].ncerts; j++) {
+            assert_string_equal(a->listeners[i].cert_file[j],
+                                b->listeners[i].cert_file[j]);
+            assert_string_equal(a->listeners[i].key_file[j],
+                                b->listeners[i].key_file[j]);
+        }
+        assert_int_equal(a->listeners[i].tls_ctx == NULL,
+                         b->listeners[i].tls_ctx == NULL);
     }
     assert_int_equal(a->nupstreams, b->nupstreams);
     for (i = 0; i < a->nupstreams; i++) {
@@ -254,6 +269,14 @@ test_config_equal(const struct gw_config *a, const struct gw_config *b)
         assert_int_equal(u->connect, v->connect);
         assert_int_equal(u->connect_timeout_ms, v->connect_timeout_ms);
         assert_int_equal(u->probe_interval_ms, v->probe_interval_ms);
+        assert_int_equal(u->tls, v->tls);
+        assert_string_equal(u->ca_file, v->ca_file);
+        assert_string_equal(u->server_name, v->server_name);
+        assert_int_equal(u->npins, v->npins);
+        for (j = 0; j < u->npins; j++) {
+            assert_string_equal(u->pins[j], v->pins[j]);
+        }
+        assert_int_equal(u->tls_ctx == NULL, v->tls_ctx == NULL);
     }
 }
 
@@ -687,9 +710,14 @@ test_minimal_gets_defaults(void **state)
     assert_string_equal(cfg->source, path);
     assert_true(strlen(cfg->hostname) > 0);
     assert_false(cfg->disable_vrfy);
+    assert_true(cfg->received_header);
     assert_int_equal(cfg->bare_newlines, GW_BARE_NL_NORMALIZE);
     assert_int_equal(cfg->log_level, GW_LOG_INFO);
     assert_int_equal(cfg->nlisteners, 1);
+    assert_int_equal(cfg->listeners[0].tls, GW_TLS_NONE);
+    assert_false(cfg->listeners[0].require_tls);
+    assert_int_equal(cfg->listeners[0].ncerts, 0);
+    assert_null(cfg->listeners[0].tls_ctx);
     assert_string_equal(cfg->listeners[0].name, "listener0");
     assert_string_equal(cfg->listeners[0].addr.text, "127.0.0.1:2525");
     assert_int_equal(cfg->listeners[0].addr.ss.ss_family, AF_INET);
@@ -706,6 +734,11 @@ test_minimal_gets_defaults(void **state)
                      GW_DEF_TIMEOUT_UP_CONNECT);
     assert_int_equal(cfg->upstreams[0].probe_interval_ms,
                      GW_DEF_PROBE_INTERVAL);
+    assert_int_equal(cfg->upstreams[0].tls, GW_UP_TLS_NONE);
+    assert_string_equal(cfg->upstreams[0].ca_file, "");
+    assert_string_equal(cfg->upstreams[0].server_name, "");
+    assert_int_equal(cfg->upstreams[0].npins, 0);
+    assert_null(cfg->upstreams[0].tls_ctx);
     assert_int_equal(cfg->limits.command_line, GW_DEF_COMMAND_LINE);
     assert_int_equal(cfg->limits.reply_line, GW_DEF_REPLY_LINE);
     assert_int_equal(cfg->limits.reply_lines, GW_DEF_REPLY_LINES);
@@ -751,6 +784,7 @@ test_every_key_applied(void **state)
     assert_non_null(cfg);
     assert_string_equal(cfg->hostname, "mx.example.org");
     assert_true(cfg->disable_vrfy);
+    assert_false(cfg->received_header);
     assert_int_equal(cfg->bare_newlines, GW_BARE_NL_REJECT);
     assert_int_equal(cfg->log_level, GW_LOG_DEBUG);
     assert_int_equal(cfg->nlisteners, 2);
@@ -1219,6 +1253,7 @@ test_print_round_trip(void **state)
     assert_non_null(strstr(text, "\n    probe_interval: 90s\n"));
     assert_non_null(strstr(text, "\n    connect_timeout: 1500ms\n"));
     assert_non_null(strstr(text, "\n  disable_vrfy: true\n"));
+    assert_non_null(strstr(text, "\n  received_header: false\n"));
     assert_non_null(strstr(text, "\n    upstream: \"backup\"\n"));
     assert_non_null(strstr(text, "\nehlo:\n  advertise: [PIPELINING, SIZE]\n"
                                  "  pass: [SMTPUTF8]\n"

@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""30-tls: TLS on both legs (issue 3).
+
+Client leg: STARTTLS offered only before TLS and the session reset after
+it, implicit TLS (port 465 style), require_tls (530 5.7.0 until TLS),
+STARTTLS command injection (bytes pipelined behind STARTTLS are dropped,
+never executed), STARTTLS errors, SNI choosing the certificate, real
+clients (python smtplib, swaks, openssl s_client).
+Upstream leg: may / encrypt / verify against an aiosmtpd upstream with
+STARTTLS; an upstream without STARTTLS (what a stripping man in the middle
+leaves) never gets a byte of the message in the clear: 451 4.7.5; a
+verification failure likewise.
+"""
+
+import os
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (AiosmtpdUpstream, Client, Postern, Suite,  # noqa: E402
+                 TestFailure, Upstream, check, check_eq, expect)
+
+suite = Suite("test_30_tls")
+S = {}
+
+
+def certs():
+    """The build-time test certificates, or a fresh set."""
+    if "certs" in S:
+        return S["certs"]
+    d = os.environ.get("POSTERN_TEST_CERTS")
+    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
+        d = tempfile.mkdtemp(prefix="postern-certs-")
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run(["sh", os.path.join(here, "..", "certs",
+                                           "gen-certs.sh"), d],
+                       check=True, capture_output=True)
+    S["certs"] = d
+    return d
+
+
+def port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+CONFIG = """
+listeners:
+  - name: mx
+    address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+      - {cert: "%(c)s/server-ec.crt", key: "%(c)s/server-ec.key"}
+  - name: smtps
+    address: "127.0.0.1:%(p465)d"
+    tls: implicit
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+  - name: submission
+    address: "127.0.0.1:%(p587)d"
+    tls: starttls
+    require_tls: true
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+"""
+
+
+def start(ctx):
+    if "pp" in S:
+        return S["up"], S["pp"]
+    c = certs()
+    up = Upstream(ctx)
+    S["p465"], S["p587"] = port(), port()
+    pp = Postern(ctx, config=CONFIG % {"c": c, "up": up.addr,
+                                       "p465": S["p465"], "p587": S["p587"]})
+    S["up"], S["pp"] = up, pp
+    return up, pp
+
+
+def client_ctx(name=None):
+    ctx = ssl.create_default_context(cafile=os.path.join(certs(), "ca.crt"))
+    if name is None:
+        ctx.check_hostname = False
+    return ctx
+
+
+@suite.case
+def starttls_with_smtplib(ctx):
+    up, pp = start(ctx)
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    code, msg = s.ehlo("client.example")
+    check(b"STARTTLS" in msg.upper(), "STARTTLS offered: %r" % msg)
+    s.starttls(context=client_ctx())
+    code, msg = s.ehlo("client.example")
+    check(b"STARTTLS" not in msg.upper(), "not offered again: %r" % msg)
+    s.sendmail("a@example.org", ["b@example.net"],
+               b"Subject: over TLS\r\n\r\nhello\r\n")
+    s.quit()
+    m = up.wait_messages(1)[-1]
+    check(b"hello" in m["content"], "delivered")
+    check("event=tls_ready" in pp.log(), "logged:\n" + pp.log_tail())
+
+
+@suite.case
+def implicit_tls_with_smtplib(ctx):
+    up, pp = start(ctx)
+    before = len(up.messages())
+    s = smtplib.SMTP_SSL("127.0.0.1", S["p465"], timeout=10,
+                         context=client_ctx())
+    code, msg = s.ehlo("client.example")
+    check(b"STARTTLS" not in msg.upper(), "no STARTTLS on 465: %r" % msg)
+    s.sendmail("a@example.org", ["b@example.net"], b"Subject: 465\r\n\r\nx\r\n")
+    s.quit()
+    up.wait_messages(before + 1)
+
+
+@suite.case
+def starttls_injection_is_discarded(ctx):
+    up, pp = start(ctx)
+    sock = socket.create_connection(("127.0.0.1", pp.port), 10)
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b"EHLO client.example\r\n")
+    while True:
+        line = f.readline()
+        if line[3:4] == b" ":
+            break
+    # one segment: STARTTLS and a command that must never run
+    sock.sendall(b"STARTTLS\r\nRSET\r\n")
+    line = f.readline()
+    check(line.startswith(b"220"), "220 to STARTTLS: %r" % line)
+    tls = client_ctx().wrap_socket(sock, server_hostname="mx1.example.test")
+    tls.settimeout(1.5)
+    try:
+        data = tls.recv(1000)
+    except socket.timeout:
+        data = b""
+    check_eq(data, b"", "nothing answers the injected RSET")
+    tls.settimeout(5)
+    tls.sendall(b"EHLO again.example\r\n")
+    r = tls.recv(1000)
+    check(r.startswith(b"250"), "EHLO after TLS: %r" % r)
+    tls.close()
+    check("event=starttls_injection bytes=6" in pp.log(),
+          "injection logged:\n" + pp.log_tail())
+
+
+@suite.case
+def starttls_errors(ctx):
+    up, pp = start(ctx)
+    c = pp.client()
+    c.cmd("STARTTLS", 503, "5.5.1")  # before EHLO
+    c.ehlo()
+    c.cmd("STARTTLS now", 501, "5.5.4")
+    c.cmd("NOOP", 250)
+
+
+@suite.case
+def require_tls_listener(ctx):
+    up, pp = start(ctx)
+    c = Client(ctx, S["p587"])
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org>", 530, "5.7.0")
+    c.cmd("NOOP", 250)
+    s = smtplib.SMTP("127.0.0.1", S["p587"], timeout=10)
+    s.starttls(context=client_ctx())
+    s.sendmail("a@example.org", ["b@example.net"], b"Subject: 587\r\n\r\ny\r\n")
+    s.quit()
+
+
+@suite.case
+def sni_selects_the_certificate(ctx):
+    up, pp = start(ctx)
+    for name in ("mx1.example.test", "mx2.example.test"):
+        s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+        s.ehlo("client.example")
+        code, _ = s.docmd("STARTTLS")
+        check_eq(code, 220, "STARTTLS")
+        # check_hostname: only the certificate for `name` verifies
+        tctx = client_ctx(name)
+        s.sock = tctx.wrap_socket(s.sock, server_hostname=name)
+        s.file = None
+        s.helo_resp = s.ehlo_resp = None
+        s.esmtp_features = {}
+        s.does_esmtp = False
+        s.ehlo("client.example")
+        s.quit()
+
+
+@suite.case
+def real_clients_swaks_and_openssl(ctx):
+    up, pp = start(ctx)
+    before = len(up.messages())
+    p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % pp.port,
+                        "--tls", "--to", "b@example.net", "--from",
+                        "a@example.org"], capture_output=True, text=True,
+                       timeout=30)
+    check(p.returncode == 0, "swaks --tls:\n" + p.stdout[-1500:])
+    p = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % S["p465"],
+                        "--tlsc", "--to", "b@example.net", "--from",
+                        "a@example.org"], capture_output=True, text=True,
+                       timeout=30)
+    check(p.returncode == 0, "swaks --tlsc:\n" + p.stdout[-1500:])
+    up.wait_messages(before + 2)
+    p = subprocess.run(["openssl", "s_client", "-starttls", "smtp",
+                        "-connect", "127.0.0.1:%d" % pp.port, "-tls1_1"],
+                       input="QUIT\n", capture_output=True, text=True,
+                       timeout=30)
+    check(p.returncode != 0 or "Cipher is (NONE)" in p.stdout,
+          "TLS 1.1 refused:\n" + p.stdout[-800:])
+    p = subprocess.run(["openssl", "s_client", "-starttls", "smtp",
+                        "-connect", "127.0.0.1:%d" % pp.port, "-tls1_2"],
+                       input="QUIT\n", capture_output=True, text=True,
+                       timeout=30)
+    check("TLSv1.2" in p.stdout and "ECDHE" in p.stdout,
+          "TLS 1.2 with forward secrecy:\n" + p.stdout[-800:])
+
+
+UPSTREAM = """
+listeners:
+  - address: "{listen}"
+upstreams:
+  - addresses: ["%(up)s"]
+    tls: %(mode)s
+    ca_file: "%(c)s/ca.crt"
+    server_name: "%(name)s"
+process:
+  workers: 1
+"""
+
+
+def relay(ctx, pp):
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org>")
+    return c
+
+
+@suite.case
+def upstream_tls_modes(ctx):
+    c = certs()
+    tls_args = ["--cert", os.path.join(c, "upstream-chain.pem"), "--key",
+                os.path.join(c, "upstream.key"), "--require-tls"]
+    for mode, name, ok in (("may", "upstream.example.test", True),
+                           ("encrypt", "whatever.example", True),
+                           ("verify", "upstream.example.test", True),
+                           ("verify", "wrong.example.test", False)):
+        up = AiosmtpdUpstream(ctx, name="aio-" + mode, tls_args=tls_args)
+        pp = Postern(ctx, config=UPSTREAM % {"up": up.addr, "mode": mode,
+                                             "c": c, "name": name})
+        cl = pp.client()
+        cl.ehlo()
+        if ok:
+            expect(cl.send_message(b"Subject: up %s\r\n\r\nz\r\n" % mode.encode()),
+                   250, what="tls: %s" % mode)
+            m = up.wait_messages(1)[-1]
+            check(m["tls"], "%s: the upstream got it over TLS" % mode)
+        else:
+            cl.cmd("MAIL FROM:<a@example.org>", 451, "4.7.5")
+            check_eq(len(up.messages()), 0, "nothing delivered")
+
+
+@suite.case
+def upstream_stripped_starttls_never_plaintext(ctx):
+    c = certs()
+    # an upstream whose EHLO lacks STARTTLS: what a stripping man in the
+    # middle leaves; it records every byte it gets
+    up = Upstream(ctx, script=["EHLO_KEYWORDS SIZE 1000000, 8BITMIME"])
+    pp = Postern(ctx, config=UPSTREAM % {"up": up.addr, "mode": "encrypt",
+                                         "c": c, "name": "x.example"})
+    cl = pp.client()
+    cl.ehlo()
+    cl.cmd("MAIL FROM:<secret-sender@example.org>", 451, "4.7.5")
+    cl.cmd("QUIT", 221)
+    time.sleep(0.3)
+    for s in up.sessions():
+        for cmd in s["commands"]:
+            check(not cmd.upper().startswith("MAIL"),
+                  "a MAIL reached the upstream in the clear: %s" % cmd)
+    check("event=upstream_unusable" in pp.log(), "logged")
+
+
+if __name__ == "__main__":
+    suite.run()
