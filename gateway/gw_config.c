@@ -183,6 +183,8 @@ const struct gw_cfg_key gw_cfg_upstream_keys[] = {
     {"probe_interval", GW_CFG_V_DURATION, GW_CFG_C_U64,
      GW_CFG_UP_OFF(probe_interval_ms), GW_DEF_PROBE_INTERVAL, 0, GW_MAX_TIMEOUT,
      NULL},
+    {"keep_idle", GW_CFG_V_INT, GW_CFG_C_SIZE, GW_CFG_UP_OFF(keep_idle), 0, 0,
+     GW_MAX_KEEP_IDLE, NULL},
     {"tls", GW_CFG_V_WORD, GW_CFG_C_UP_TLS, GW_CFG_UP_OFF(tls), GW_UP_TLS_NONE,
      GW_UP_TLS_NONE, GW_UP_TLS_VERIFY, gw_cfg_up_tls_words},
 };

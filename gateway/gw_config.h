@@ -95,6 +95,8 @@ struct gw_upstream_cfg {
     enum gw_up_connect connect;    /* key connect: on_mail | on_connect */
     uint64_t connect_timeout_ms;   /* key connect_timeout */
     uint64_t probe_interval_ms;    /* key probe_interval; 0 = no probe */
+    size_t keep_idle;              /* key keep_idle: idle sessions kept per
+                                      worker for the next client; 0 = off */
     enum gw_up_tls tls;            /* key tls: none|may|encrypt|verify */
     char ca_file[GW_PATH_MAX];     /* key ca_file ("" = system bundle) */
     char server_name[GW_MAX_DOMAIN + 1]; /* key server_name: SNI and the

@@ -84,6 +84,9 @@
  * finish after SIGTERM. */
 #define GW_DEF_SHUTDOWN_GRACE (30 * 1000)
 
+/* upstreams[].keep_idle: idle upstream sessions kept per worker. */
+#define GW_MAX_KEEP_IDLE 32
+
 /* process.workers */
 #define GW_MAX_WORKERS 64
 

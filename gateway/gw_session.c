@@ -234,6 +234,14 @@ gw_session_upstream_open(struct gw_session *s)
     if (s->up != NULL) {
         return true;
     }
+    s->up = gw_worker_pool_take(s->w, s->cfg,
+                                &s->cfg->upstreams[s->upstream_block]);
+    if (s->up != NULL) {
+        gw_up_set_owner(s->up, &gw_session_up_ops, s, s->sid);
+        gw_log(GW_LOG_DEBUG, s->sid, "event=upstream_reused addr=%s",
+               gw_up_addr(s->up));
+        return true;
+    }
     s->up = gw_up_new(&s->w->loop, s->cfg,
                       &s->cfg->upstreams[s->upstream_block],
                       &gw_session_up_ops, s, s->sid);
@@ -595,9 +603,14 @@ gw_session_close(struct gw_session *s, const char *reason, bool flush)
         gw_session_tx_end(s, "aborted", NULL, 0);
     }
     if (s->up != NULL) {
-        /* QUIT unless message bytes are in flight: then the close itself
-         * aborts, and no terminator ever reaches the upstream */
-        gw_up_close(s->up, true);
+        /* An idle upstream session waits in the pool for the next client;
+         * otherwise QUIT, unless message bytes are in flight: then the
+         * close itself aborts, and no terminator reaches the upstream. */
+        if (gw_up_is_idle(s->up)) {
+            gw_worker_pool_put(s->w, s->up);
+        } else {
+            gw_up_close(s->up, true);
+        }
         s->up = NULL;
     }
     if (flush) {

@@ -122,6 +122,35 @@ gw_up_is_ready(const struct gw_upstream *u)
     return u->state == GW_UP_READY;
 }
 
+bool
+gw_up_is_idle(const struct gw_upstream *u)
+{
+    return u->state == GW_UP_READY && u->fifo_count == 0 && !u->in_tx &&
+           !u->in_body && !u->conn.error && !u->conn.closing;
+}
+
+bool
+gw_up_serves(const struct gw_upstream *u, const struct gw_config *cfg,
+             const struct gw_upstream_cfg *ucfg)
+{
+    return u->cfg == cfg && u->ucfg == ucfg;
+}
+
+const struct gw_upstream_cfg *
+gw_up_block(const struct gw_upstream *u)
+{
+    return u->ucfg;
+}
+
+void
+gw_up_set_owner(struct gw_upstream *u, const struct gw_up_ops *ops,
+                void *owner, const char *sid)
+{
+    u->ops = ops;
+    u->owner = owner;
+    gw_strlcpy(u->sid, sid, sizeof(u->sid));
+}
+
 const struct gw_caps *
 gw_up_caps(const struct gw_upstream *u)
 {

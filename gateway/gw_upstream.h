@@ -61,6 +61,17 @@ struct gw_upstream *gw_up_new(uv_loop_t *loop, struct gw_config *cfg,
                               const char *sid);
 
 bool gw_up_is_ready(const struct gw_upstream *u);
+/* Ready, nothing pending, no transaction open: fit for another owner. */
+bool gw_up_is_idle(const struct gw_upstream *u);
+/* Made for this config generation and upstream block? */
+bool gw_up_serves(const struct gw_upstream *u, const struct gw_config *cfg,
+                  const struct gw_upstream_cfg *ucfg);
+/* The upstream block it belongs to. */
+const struct gw_upstream_cfg *gw_up_block(const struct gw_upstream *u);
+/* Hands an idle session to another owner (the worker's pool, or the
+ * session that takes it from there); sid names it in the logs. */
+void gw_up_set_owner(struct gw_upstream *u, const struct gw_up_ops *ops,
+                     void *owner, const char *sid);
 const struct gw_caps *gw_up_caps(const struct gw_upstream *u);
 /* "ip:port" of the address in use. */
 const char *gw_up_addr(const struct gw_upstream *u);

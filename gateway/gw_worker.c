@@ -36,6 +36,21 @@ static void gw_probe_fail(struct gw_upstream *u, void *owner,
                           enum gw_up_fail why, const char *detail);
 static void gw_probe_drain(struct gw_upstream *u, void *owner);
 static void gw_worker_close_walk(uv_handle_t *h, void *arg);
+static void gw_pool_ready(struct gw_upstream *u, void *owner);
+static void gw_pool_reply(struct gw_upstream *u, void *owner,
+                          enum gw_verb verb, bool eom,
+                          const struct gw_reply *r);
+static void gw_pool_fail(struct gw_upstream *u, void *owner,
+                         enum gw_up_fail why, const char *detail);
+static void gw_pool_drain(struct gw_upstream *u, void *owner);
+static void gw_pool_flush(struct gw_worker *w);
+
+static const struct gw_up_ops gw_pool_ops = {
+    .on_ready = gw_pool_ready,
+    .on_reply = gw_pool_reply,
+    .on_fail = gw_pool_fail,
+    .on_drain = gw_pool_drain,
+};
 
 static const struct gw_up_ops gw_probe_ops = {
     .on_ready = gw_probe_ready,
@@ -289,6 +304,7 @@ gw_worker_reload(struct gw_worker *w)
         gw_log(GW_LOG_WARN, NULL, "event=reload partial=listeners");
         return;
     }
+    gw_pool_flush(w); /* pooled sessions belong to the old generation */
     gw_log(GW_LOG_INFO, NULL, "event=reload result=ok sessions_on_old=%zu",
            w->nsessions);
 }
@@ -328,6 +344,99 @@ gw_worker_session_removed(struct gw_worker *w, struct gw_session *s)
         uv_signal_stop(&w->sig_term);
         uv_signal_stop(&w->sig_quit);
     }
+}
+
+/* --- the pool of idle upstream sessions --- */
+
+void
+gw_worker_pool_put(struct gw_worker *w, struct gw_upstream *u)
+{
+    size_t kept = 0;
+    size_t i;
+
+    for (i = 0; i < w->nuppool; i++) {
+        kept += gw_up_serves(w->uppool[i], w->cfg, gw_up_block(u)) ? 1 : 0;
+    }
+    if (w->stopping || w->nuppool >= GW_UPPOOL_MAX || !gw_up_is_idle(u) ||
+        !gw_up_serves(u, w->cfg, gw_up_block(u)) ||
+        kept >= gw_up_block(u)->keep_idle) {
+        gw_up_close(u, true);
+        return;
+    }
+    gw_up_set_owner(u, &gw_pool_ops, w, "pool");
+    w->uppool[w->nuppool++] = u;
+}
+
+struct gw_upstream *
+gw_worker_pool_take(struct gw_worker *w, const struct gw_config *cfg,
+                    const struct gw_upstream_cfg *ucfg)
+{
+    struct gw_upstream *u;
+    size_t i;
+
+    for (i = w->nuppool; i > 0; i--) {
+        u = w->uppool[i - 1];
+        if (gw_up_serves(u, cfg, ucfg) && gw_up_is_idle(u)) {
+            w->uppool[i - 1] = w->uppool[--w->nuppool];
+            return u;
+        }
+    }
+    return NULL;
+}
+
+static void
+gw_pool_remove(struct gw_worker *w, struct gw_upstream *u)
+{
+    size_t i;
+
+    for (i = 0; i < w->nuppool; i++) {
+        if (w->uppool[i] == u) {
+            w->uppool[i] = w->uppool[--w->nuppool];
+            return;
+        }
+    }
+}
+
+static void
+gw_pool_flush(struct gw_worker *w)
+{
+    while (w->nuppool > 0) {
+        gw_up_close(w->uppool[--w->nuppool], true);
+    }
+}
+
+static void
+gw_pool_ready(struct gw_upstream *u, void *owner)
+{
+    (void)u;
+    (void)owner; /* pooled sessions are ready already */
+}
+
+static void
+gw_pool_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
+              bool eom, const struct gw_reply *r)
+{
+    (void)u;
+    (void)owner;
+    (void)verb;
+    (void)eom;
+    (void)r; /* nothing is sent while pooled */
+}
+
+static void
+gw_pool_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
+             const char *detail)
+{
+    (void)why;
+    (void)detail; /* closed by the upstream or idle: it leaves the pool */
+    gw_pool_remove(owner, u);
+}
+
+static void
+gw_pool_drain(struct gw_upstream *u, void *owner)
+{
+    (void)u;
+    (void)owner;
 }
 
 /* --- capability probes --- */
@@ -487,6 +596,7 @@ gw_worker_stop(struct gw_worker *w, bool fast)
         }
         w->probes = NULL;
         gw_http_close(w);
+        gw_pool_flush(w);
         uv_signal_stop(&w->sig_hup);
         if (!fast && w->cfg->process.shutdown_grace_ms > 0) {
             uv_timer_start(&w->grace_timer, gw_worker_on_grace,

@@ -33,6 +33,8 @@ struct gw_upstream;
 struct gw_http;
 struct pol_counters;
 
+#define GW_UPPOOL_MAX GW_MAX_KEEP_IDLE
+
 struct gw_listener {
     uv_tcp_t tcp;
     struct gw_worker *w;
@@ -65,6 +67,11 @@ struct gw_worker {
     uint64_t next_session;
     struct gw_http *metrics;         /* worker 0 with metrics.listen */
     struct pol_counters *counters;   /* policy rate()/connections() store */
+    /* Idle upstream sessions kept for the next client (saves a connect,
+     * a banner and an EHLO per message); they leave on their own when the
+     * upstream closes them or timeouts.upstream_idle passes. */
+    struct gw_upstream *uppool[GW_UPPOOL_MAX];
+    size_t nuppool;
     uv_timer_t grace_timer;
     uv_signal_t sig_int;
     uv_signal_t sig_term;
@@ -88,6 +95,14 @@ void gw_worker_reload(struct gw_worker *w);
 
 /* Graceful (fast == false) or fast stop. */
 void gw_worker_stop(struct gw_worker *w, bool fast);
+
+/* The pool of idle upstream sessions: put gives one back (it is closed
+ * politely when it does not fit), take finds one for (cfg, block), or
+ * NULL. */
+void gw_worker_pool_put(struct gw_worker *w, struct gw_upstream *u);
+struct gw_upstream *gw_worker_pool_take(struct gw_worker *w,
+                                        const struct gw_config *cfg,
+                                        const struct gw_upstream_cfg *ucfg);
 
 /* Called by sessions. */
 void gw_worker_session_added(struct gw_worker *w, struct gw_session *s);

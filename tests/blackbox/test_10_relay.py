@@ -375,5 +375,24 @@ def swaks_through_postern(ctx):
           "swaks message content: %r" % m["content"])
 
 
+@suite.case
+def idle_upstream_sessions_are_reused(ctx):
+    """upstreams[].keep_idle: the next client's transaction goes over the
+    upstream session the last one left idle (no connect, banner, EHLO)."""
+    up = Upstream(ctx, name="keep-idle")
+    pp = Postern(ctx, upstream=up.addr, name="postern-keep",
+                 opts=["upstreams.0.keep_idle=2", "process.workers=1"])
+    for i in range(3):
+        c = pp.client()
+        c.ehlo()
+        expect(c.send_message(b"Subject: reuse %d\r\n\r\nx\r\n" % i), 250)
+        c.cmd("QUIT", 221)
+        c.close()
+    up.wait_messages(3)
+    sessions = up.mail_sessions()
+    check_eq(len(sessions), 1, "upstream sessions that carried mail")
+    check_eq(len(sessions[0]["messages"]), 3, "messages on that session")
+
+
 if __name__ == "__main__":
     suite.run()

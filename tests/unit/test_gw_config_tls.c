@@ -980,6 +980,7 @@ test_print_round_trip(void **state)
                 "    pin_sha256: [\"" T_PIN "\", \"sha256//" T_PIN "\"]\n");
     assert_non_null(strstr(text, want));
     assert_non_null(strstr(text, "\n    probe_interval: 5m\n"
+                                 "    keep_idle: 0\n"
                                  "    tls: none\n"
                                  "smtp:\n"
                                  "  disable_vrfy: false\n"
