@@ -985,6 +985,9 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
                              gw_caps_size_limit(caps,
                                                 s->cfg->limits.message_size));
         tx->body.reject_8bit = gw_in_reject_8bit(s);
+        if (tx->bdat_passthrough) {
+            gw_session_add_received(s, true);
+        }
         if (!tx->bdat_passthrough) {
             /* bridge to DATA: the chunk waits for the upstream's 354 */
             if (gw_up_send(s->up, GW_VERB_DATA, false, "DATA", 4) != 0) {

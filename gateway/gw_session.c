@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway/gw_alloc.h"
 #include "gateway/gw_caps.h"
@@ -10,6 +11,7 @@
 #include "gateway/gw_log.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_policy.h"
+#include "gateway/gw_received.h"
 #include "gateway/gw_shm.h"
 #include "gateway/gw_reply.h"
 #include "gateway/gw_str.h"
@@ -361,6 +363,56 @@ gw_session_up_drain(struct gw_upstream *u, void *owner)
 }
 
 /*
+ * The Received: header at the top of the message (smtp.received_header),
+ * written into the upstream's output before any content; with bdat_frame
+ * as its own BDAT piece (the upstream gets it before the client's first
+ * chunk). Skipped, never truncated, when it does not fit.
+ */
+void
+gw_session_add_received(struct gw_session *s, bool bdat_frame)
+{
+    struct gw_received r;
+    struct gw_buf *out;
+    char hdr[1024];
+    char frame[32];
+    char ip[64] = "unknown";
+    size_t n;
+    int f = 0;
+    bool tls = gw_conn_tls_active(&s->client);
+
+    if (!s->cfg->received_header || s->up == NULL) {
+        return;
+    }
+    if (s->client_sa.sa.sa_family == AF_INET) {
+        uv_ip4_name(&s->client_sa.in, ip, sizeof(ip));
+    } else if (s->client_sa.sa.sa_family == AF_INET6) {
+        uv_ip6_name(&s->client_sa.in6, ip, sizeof(ip));
+    }
+    memset(&r, 0, sizeof(r));
+    r.helo = s->helo;
+    r.client_ip = ip;
+    r.hostname = s->cfg->hostname;
+    r.with = s->esmtp ? (tls ? "ESMTPS" : "ESMTP") : (tls ? "SMTPS" : "SMTP");
+    r.id = s->sid;
+    r.tls_version = tls ? gw_conn_tls_version(&s->client) : NULL;
+    r.tls_cipher = tls ? gw_conn_tls_cipher(&s->client) : NULL;
+    r.when = time(NULL);
+    n = gw_received_format(hdr, sizeof(hdr), &r);
+    out = gw_up_body_out(s->up);
+    if (bdat_frame) {
+        f = snprintf(frame, sizeof(frame), "BDAT %zu\r\n", n);
+    }
+    if (n == 0 || out == NULL || f < 0 || gw_buf_space(out) < n + (size_t)f) {
+        return;
+    }
+    gw_buf_append(out, frame, (size_t)f);
+    gw_buf_append(out, hdr, n);
+    if (bdat_frame) {
+        gw_up_expect(s->up, GW_VERB_BDAT, false, true);
+    }
+}
+
+/*
  * THE RULE THAT PROTECTS MAIL: the client gets 2xx for its end of data only
  * after the upstream gave 2xx for it. This is the only function that sends
  * the client a reply to end of data carrying the upstream's code; every
@@ -409,6 +461,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
         /* BDAT bridged to DATA: the 354 is ours, not the client's */
         tx->bdat_await_354 = false;
         if (r->code == 354) {
+            gw_session_add_received(s, false);
             gw_in_pump(s);
             return;
         }
@@ -439,6 +492,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
                                             s->cfg->limits.message_size));
             tx->body.reject_8bit = gw_in_reject_8bit(s);
             tx->body.defer_end = gw_in_has_eom_policy(s);
+            gw_session_add_received(s, false);
             gw_in_enter(s, GW_IN_DATA);
         }
         break;

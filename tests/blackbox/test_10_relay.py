@@ -394,5 +394,32 @@ def idle_upstream_sessions_are_reused(ctx):
     check_eq(len(sessions[0]["messages"]), 3, "messages on that session")
 
 
+@suite.case
+def received_header_added(ctx):
+    """smtp.received_header: one Received: line block at the very top, the
+    rest of the message untouched, for DATA and for BDAT both ways."""
+    import re
+    up = Upstream(ctx, name="received")
+    pp = Postern(ctx, upstream=up.addr, name="postern-received",
+                 opts=["smtp.received_header=on"])
+    body = b"Subject: rcvd\r\n\r\nbody\r\n"
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(body), 250)
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+    expect(c.reply(), 250)
+    msgs = up.wait_messages(2)
+    for m in msgs[-2:]:
+        got = m["content"]
+        hdr = re.match(rb"Received: from client\.example \(\[127\.0\.0\.1\]\)"
+                       rb"\r\n\tby \S+ \(Postern\) with ESMTP id [0-9a-f-]+;"
+                       rb"\r\n\t\w{3}, \d\d \w{3} \d{4} [0-9:]{8} \+0000\r\n",
+                       got)
+        check(hdr is not None, "Received header: %r" % got[:300])
+        check_eq(got[hdr.end():], body, "the message after it")
+
+
 if __name__ == "__main__":
     suite.run()
