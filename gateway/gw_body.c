@@ -304,6 +304,10 @@ gw_body_count(struct gw_body *b, const uint8_t *p, size_t len)
     if (len == 0) {
         return;
     }
+    if (b->hdr != NULL && b->error == GW_BODY_OK &&
+        !gw_hdr_feed(b->hdr, p, len)) {
+        b->error = GW_BODY_E_POLICY; /* nothing of it goes upstream */
+    }
     if (!b->saw_8bit && gw_body_has_8bit(p, len)) {
         b->saw_8bit = true;
         if (b->reject_8bit && b->error == GW_BODY_OK) {

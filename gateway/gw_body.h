@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/gw_body_header.h"
 #include "gateway/gw_buf.h"
 #include "gateway/gw_config.h"
 
@@ -31,6 +32,7 @@ enum gw_body_error {
     GW_BODY_E_TOO_BIG,   /* over the size limit: 552 5.3.4 */
     GW_BODY_E_DISCARD,   /* caller aborted (upstream lost); drop the rest */
     GW_BODY_E_8BIT,      /* 8-bit octet for a 7-bit upstream: 554 5.6.3 */
+    GW_BODY_E_POLICY,    /* a header rule refused the message */
 };
 
 /* What the upstream gets: DATA (dot-stuffed, ".\r\n" terminator) or the
@@ -61,6 +63,7 @@ struct gw_body {
                             (end-of-data policy runs in between) */
     enum gw_body_error error;
     struct gw_buf *out;  /* set for the duration of one gw_body_feed */
+    struct gw_hdr_parser *hdr; /* the caller's, when header rules exist */
 };
 
 void gw_body_init(struct gw_body *b, enum gw_bare_newlines bare_nl,

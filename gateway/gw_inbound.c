@@ -66,6 +66,7 @@ static bool gw_in_chunk_body(struct gw_session *s);
 static bool gw_in_skip(struct gw_session *s);
 static void gw_in_chunk_done(struct gw_session *s);
 static void gw_in_body_failed(struct gw_session *s);
+static void gw_in_headers_finish(struct gw_session *s);
 static void gw_in_unknown(struct gw_session *s, const struct gw_cmd *cmd);
 static bool gw_in_body(struct gw_session *s);
 static void gw_in_body_done(struct gw_session *s);
@@ -131,6 +132,8 @@ gw_in_body_error_name(enum gw_body_error e)
         return "bare_newline";
     case GW_BODY_E_8BIT:
         return "8bit";
+    case GW_BODY_E_POLICY:
+        return "policy";
     default:
         return "discard";
     }
@@ -763,6 +766,86 @@ gw_in_body(struct gw_session *s)
     return n > 0;
 }
 
+/* The header stage: each field as it streams. A refusal stops the body
+ * (nothing more reaches the upstream, which is aborted) and the reply is
+ * kept for the end of data. */
+static bool
+gw_in_on_header(void *arg, const uint8_t *name, size_t name_len,
+                const uint8_t *value, size_t value_len)
+{
+    struct gw_session *s = arg;
+    struct gw_tx *tx = s->tx;
+    struct pol_facts f;
+    struct pol_verdict v;
+    char pbuf[POL_VERDICT_BUF_SIZE];
+
+    gw_policy_facts(s, &f);
+    f.header_name.p = name;
+    f.header_name.len = name_len;
+    f.header_value.p = value;
+    f.header_value.len = value_len;
+    gw_policy_eval(s, POL_STAGE_HEADER, &f, &v, pbuf, sizeof(pbuf));
+    if (v.action == POL_VERDICT_CONTINUE || v.action == POL_VERDICT_ACCEPT) {
+        return true;
+    }
+    if (v.action == POL_VERDICT_ERROR) {
+        tx->refuse_code = 451;
+        gw_strlcpy(tx->refuse_enh, "4.3.0", sizeof(tx->refuse_enh));
+        gw_strlcpy(tx->refuse_text, "Temporary policy error, try again later",
+                   sizeof(tx->refuse_text));
+    } else {
+        tx->refuse_code = v.action == POL_VERDICT_DISCONNECT ? 421
+                                                             : (int)v.code;
+        gw_strlcpy(tx->refuse_enh, v.enhanced, sizeof(tx->refuse_enh));
+        gw_strlcpy(tx->refuse_text,
+                   v.text_len > 0 ? v.text : "Message refused by policy",
+                   sizeof(tx->refuse_text));
+    }
+    return false;
+}
+
+void
+gw_in_header_policy_start(struct gw_session *s)
+{
+    struct gw_tx *tx = s->tx;
+
+    if (tx == NULL || tx->hdr != NULL || s->cfg->policy == NULL ||
+        pol_ruleset_rules_at(s->cfg->policy, POL_STAGE_HEADER) == 0) {
+        return;
+    }
+    tx->hdr = gw_hdr_new(gw_in_on_header, s);
+    if (tx->hdr == NULL) {
+        /* no memory for the header stage: refuse rather than skip it */
+        tx->refuse_code = 451;
+        gw_strlcpy(tx->refuse_enh, "4.3.0", sizeof(tx->refuse_enh));
+        gw_strlcpy(tx->refuse_text, "Local error, try again later",
+                   sizeof(tx->refuse_text));
+        tx->body.error = GW_BODY_E_POLICY;
+        return;
+    }
+    tx->body.hdr = tx->hdr;
+}
+
+/* A message may end inside its headers: the last field still goes to the
+ * header rules, and a refusal aborts the upstream like any other. */
+static void
+gw_in_headers_finish(struct gw_session *s)
+{
+    struct gw_tx *tx = s->tx;
+
+    if (tx->hdr == NULL || tx->body.error != GW_BODY_OK) {
+        return;
+    }
+    gw_hdr_finish(tx->hdr);
+    if (tx->refuse_code != 0) {
+        tx->body.error = GW_BODY_E_POLICY;
+        if (s->up != NULL) {
+            gw_up_close(s->up, false);
+            s->up = NULL;
+        }
+    }
+}
+
 bool
 gw_in_has_eom_policy(const struct gw_session *s)
 {
@@ -788,6 +871,7 @@ gw_in_eom_policy(struct gw_session *s)
     gw_policy_facts(s, &f);
     f.message_size = s->tx->body.size;
     f.saw_8bit = s->tx->body.saw_8bit;
+    f.header_count = s->tx->hdr != NULL ? gw_hdr_count(s->tx->hdr) : 0;
     gw_policy_eval(s, POL_STAGE_EOM, &f, &v, pbuf, sizeof(pbuf));
     if (v.action == POL_VERDICT_CONTINUE || v.action == POL_VERDICT_ACCEPT) {
         return false;
@@ -808,6 +892,7 @@ gw_in_body_done(struct gw_session *s)
 {
     struct gw_buf *out;
 
+    gw_in_headers_finish(s);
     switch (s->tx->body.error) {
     case GW_BODY_OK:
         if (s->up == NULL) {
@@ -859,6 +944,22 @@ gw_in_body_failed(struct gw_session *s)
                          "Upstream cannot accept 8-bit content");
         gw_session_tx_end(s, "rejected", NULL, 554);
         return;
+    case GW_BODY_E_POLICY: {
+        int code = s->tx->refuse_code != 0 ? s->tx->refuse_code : 550;
+
+        if (code == 421) {
+            gw_session_reply_close(s, 421, s->tx->refuse_enh,
+                                   s->tx->refuse_text, "policy disconnect");
+            return;
+        }
+        gw_session_reply(s, code,
+                         s->tx->refuse_enh[0] != '\0' ? s->tx->refuse_enh
+                                                      : NULL,
+                         s->tx->refuse_text);
+        gw_session_tx_end(s, code / 100 == 5 ? "rejected" : "tempfail", NULL,
+                          code);
+        return;
+    }
     default:
         gw_session_reply(s, 451, "4.4.2",
                          "Upstream connection lost, try again later");
@@ -985,6 +1086,7 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
                              gw_caps_size_limit(caps,
                                                 s->cfg->limits.message_size));
         tx->body.reject_8bit = gw_in_reject_8bit(s);
+        gw_in_header_policy_start(s);
         if (tx->bdat_passthrough) {
             gw_session_add_received(s, true);
         }
@@ -1115,6 +1217,9 @@ gw_in_chunk_done(struct gw_session *s)
     struct gw_buf *out;
     char text[64];
 
+    if (tx->chunk_last) {
+        gw_in_headers_finish(s);
+    }
     if (tx->body.error != GW_BODY_OK || s->up == NULL) {
         gw_in_body_failed(s); /* the transaction ends here */
         return;

@@ -492,6 +492,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
                                             s->cfg->limits.message_size));
             tx->body.reject_8bit = gw_in_reject_8bit(s);
             tx->body.defer_end = gw_in_has_eom_policy(s);
+            gw_in_header_policy_start(s);
             gw_session_add_received(s, false);
             gw_in_enter(s, GW_IN_DATA);
         }
@@ -617,6 +618,9 @@ gw_session_tx_end(struct gw_session *s, const char *outcome,
     }
     if (tx->body.saw_bare_nl) {
         gw_metric_inc(GW_M_smuggling_normalized_total);
+    }
+    if (tx->hdr != NULL) {
+        gw_hdr_free(tx->hdr);
     }
     gw_free(tx);
     s->tx = NULL;

@@ -62,6 +62,10 @@ struct gw_tx {
     uint64_t chunk_size;
     uint64_t chunk_left;
     uint64_t size_limit;    /* policy's set_limit message_size, 0: none */
+    struct gw_hdr_parser *hdr; /* header-stage policy, or NULL */
+    int refuse_code;        /* a header rule's reply, given at the end */
+    char refuse_enh[12];
+    char refuse_text[256];
     size_t rcpt_limit;      /* policy's set_limit recipients, 0: none */
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
@@ -128,6 +132,9 @@ void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
 /* Adds the Received: header to the upstream's output (a BDAT piece of
  * its own with bdat_frame). */
 void gw_session_add_received(struct gw_session *s, bool bdat_frame);
+/* Sets up the header stage for this transaction's body (when the policy
+ * has header rules). */
+void gw_in_header_policy_start(struct gw_session *s);
 /* Does the session's policy have end-of-data rules? */
 bool gw_in_has_eom_policy(const struct gw_session *s);
 /* Must 8-bit content be refused (ehlo.eightbit reject, 7-bit upstream)? */

@@ -74,6 +74,12 @@ policy:
       if:
         - rcpt: {eq: trap@example.net}
       then: 'reject 550 5.1.1 "No such user"'
+    - name: spam-subject
+      stage: header
+      if:
+        - header_name: subject
+        - header_value: {regex: 'v[i1]agra', flags: i}
+      then: 'reject 550 5.7.1 "Message content rejected"'
     - name: too-big-8bit
       stage: eom
       if:
@@ -182,6 +188,30 @@ def eom_rule_aborts_upstream(ctx):
     expect(c.send_message(b"Subject: ascii\r\n\r\nplain\r\n"), 250)
     msgs = main.wait_messages(before + 1)
     check_eq(len(msgs), before + 1, "only the 7-bit message delivered")
+
+
+@suite.case
+def header_rule_refuses_before_delivery(ctx):
+    main, legacy, pp = start(ctx)
+    before = len(main.messages())
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"From: x@example.org\r\nSubject: cheap VIAGRA\r\n"
+                          b"\r\n" + b"body\r\n" * 5000), 550, "5.7.1")
+    # unfolded before matching: a folded Subject is caught too
+    expect(c.send_message(b"Subject: hello\r\n v1agra\r\n\r\nx\r\n"),
+           550, "5.7.1")
+    # BDAT as well
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    msg = b"Subject: Viagra\r\n\r\nx\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
+    expect(c.reply(), 550, "5.7.1")
+    # the session goes on, and a clean message passes
+    expect(c.send_message(b"Subject: fine\r\n\r\nx\r\n"), 250)
+    msgs = main.wait_messages(before + 1)
+    check_eq(len(msgs), before + 1, "only the clean message delivered")
+    check('rule="spam-subject"' in pp.log(), "rule logged")
 
 
 @suite.case
