@@ -62,6 +62,9 @@ gw_policy_eval(struct gw_session *s, enum pol_stage stage,
     env.counters = s->w->counters;
     env.now_ms = gw_now_ms();
     pol_eval(rs, stage, f, &env, v);
+    if (s->w->policy_note != NULL) {
+        s->w->policy_note(s->w->policy_note_arg, stage, v);
+    }
     if ((v->flags & POL_VF_REQUIRE_TLS) != 0 &&
         (v->action == POL_VERDICT_CONTINUE ||
          v->action == POL_VERDICT_ACCEPT)) {

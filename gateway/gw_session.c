@@ -98,8 +98,12 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         struct sockaddr_storage ss;
         char addr[80];
 
-        if (gw_conn_peer(&s->client, &ss) &&
-            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+        if (w->sim_client.ss_family != 0) {
+            ss = w->sim_client; /* postern --simulate --client ADDR */
+        } else if (!gw_conn_peer(&s->client, &ss)) {
+            ss.ss_family = AF_UNSPEC;
+        }
+        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
             memcpy(&s->client_sa, &ss, ss.ss_family == AF_INET
                                            ? sizeof(s->client_sa.in)
                                            : sizeof(s->client_sa.in6));

@@ -26,6 +26,7 @@
 #include "gateway/gw_clients.h"
 #include "gateway/gw_config.h"
 #include "gateway/gw_shm.h"
+#include "policy/policy.h"
 
 struct gw_session;
 struct gw_worker;
@@ -72,6 +73,12 @@ struct gw_worker {
      * upstream closes them or timeouts.upstream_idle passes. */
     struct gw_upstream *uppool[GW_UPPOOL_MAX];
     size_t nuppool;
+    /* postern --simulate: the client address sessions pretend to come
+     * from, and a callback told of every policy decision. */
+    struct sockaddr_storage sim_client;
+    void (*policy_note)(void *arg, enum pol_stage stage,
+                        const struct pol_verdict *v);
+    void *policy_note_arg;
     uv_timer_t grace_timer;
     uv_signal_t sig_int;
     uv_signal_t sig_term;

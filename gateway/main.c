@@ -17,6 +17,7 @@
 #include "gateway/gw_config.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_process.h"
+#include "gateway/gw_simulate.h"
 #include "gateway/gw_str.h"
 
 #ifndef POSTERN_VERSION
@@ -30,6 +31,7 @@ gw_main_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: postern -c FILE [-t] [-n] [-o key=value]...\n"
+            "       postern -c FILE --simulate [--client ADDR] < DIALOGUE\n"
             "       postern --listen HOST:PORT --upstream HOST:PORT "
             "[-o key=value]...\n"
             "               [--tls-cert FILE --tls-key FILE] "
@@ -52,6 +54,11 @@ gw_main_usage(FILE *fp)
             "                        may, encrypt or verify (verify needs a\n"
             "                        name: --upstream NAME:PORT, or\n"
             "                        -o upstreams.0.server_name=NAME)\n"
+            "      --simulate        run the SMTP dialogue on stdin through\n"
+            "                        the config against a mock upstream that\n"
+            "                        accepts everything; print each reply and\n"
+            "                        the policy rule that decided it\n"
+            "      --client ADDR     with --simulate: pretend to come from ADDR\n"
             "  -V, --version         print the version\n"
             "  -h, --help            this help\n"
             "\n"
@@ -94,6 +101,8 @@ main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"upstream-tls", required_argument, NULL, 'T'},
+        {"simulate", no_argument, NULL, 'S'},
+        {"client", required_argument, NULL, 'A'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -101,6 +110,8 @@ main(int argc, char **argv)
     const char *overrides[GW_MAX_OVERRIDES];
     size_t noverrides = 0;
     const char *config_path = NULL;
+    const char *sim_client = NULL;
+    bool simulate = false;
     const char *listen = NULL;
     const char *upstream = NULL;
     const char *tls_cert = NULL;
@@ -151,6 +162,12 @@ main(int argc, char **argv)
             break;
         case 'T':
             upstream_tls = optarg;
+            break;
+        case 'S':
+            simulate = true;
+            break;
+        case 'A':
+            sim_client = optarg;
             break;
         case 'V':
             printf("postern %s\n", POSTERN_VERSION);
@@ -207,6 +224,9 @@ main(int argc, char **argv)
     }
     if (cfg == NULL) {
         return 1;
+    }
+    if (simulate) {
+        return gw_simulate_run(cfg, sim_client, stdin, stdout);
     }
     if (action != NULL) {
         int rc = gw_process_signal(cfg, action);

@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""postern --simulate: a dialogue on stdin runs through the real session
+code and policy against the built-in mock upstream; the transcript names
+the rule behind each reply."""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Suite, check, check_eq  # noqa: E402
+
+suite = Suite("test_45_simulate")
+
+CONFIG = """\
+listeners:
+  - name: mx
+    address: "127.0.0.1:1"
+upstreams:
+  - name: main
+    addresses: ["192.0.2.1:25"]
+  - name: legacy
+    addresses: ["192.0.2.2:25"]
+policy:
+  rules:
+    - name: blocklist
+      stage: connect
+      if:
+        - client_address: {cidr: [198.51.100.0/24]}
+      then: 'reject 554 5.7.1 "Blocked"'
+    - name: no-localhost-helo
+      stage: helo
+      if:
+        - helo: [localhost]
+      then: 'reject 550 5.7.1 "HELO ${helo} refused"'
+    - name: legacy-senders
+      stage: mail
+      if:
+        - sender: {domain: legacy.example}
+      then: upstream legacy
+    - name: no-spamtrap
+      stage: rcpt
+      if:
+        - rcpt: {eq: trap@example.net}
+      then: 'reject 550 5.1.1 "No such user"'
+    - name: spam-subject
+      stage: header
+      if:
+        - header_name: subject
+        - header_value: {regex: 'v[i1]agra', flags: i}
+      then: 'reject 550 5.7.1 "Message content rejected"'
+"""
+
+DIALOGUE = """\
+EHLO localhost
+EHLO client.example
+MAIL FROM:<u@legacy.example>
+RCPT TO:<trap@example.net>
+RCPT TO:<bob@example.net>
+DATA
+Subject: cheap viagra
+
+hello
+.
+MAIL FROM:<a@example.org>
+RCPT TO:<bob@example.net>
+DATA
+Subject: fine
+
+..a line that starts with a dot
+.
+QUIT
+"""
+
+
+def simulate(ctx, dialogue, *extra):
+    cfg = ctx.path("simulate.yaml")
+    with open(cfg, "w") as f:
+        f.write(CONFIG)
+    p = subprocess.run([ctx.postern_bin, "-c", cfg, "--simulate"] +
+                       list(extra), input=dialogue.encode(),
+                       capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def lines_after(out, marker):
+    """The transcript lines that follow the first line equal to marker."""
+    lines = out.splitlines()
+    check(marker in lines, "transcript has %r:\n%s" % (marker, out))
+    return lines[lines.index(marker) + 1:]
+
+
+@suite.case
+def simulate_names_the_deciding_rule(ctx):
+    rc, out, err = simulate(ctx, DIALOGUE)
+    check_eq(rc, 0, "exit status (stderr: %s)" % err)
+    after = lines_after(out, "C: EHLO localhost")
+    check(after[0].startswith('   policy: stage=helo rule="no-localhost-helo"')
+          and after[0].endswith("verdict=reject"), "helo note: %r" % after[0])
+    check_eq(after[1], "S: 550 5.7.1 HELO localhost refused", "helo reply")
+    after = lines_after(out, "C: MAIL FROM:<u@legacy.example>")
+    check(after[0].endswith("verdict=continue upstream=legacy"),
+          "routing shown: %r" % after[0])
+    check_eq(after[1], "S: 250 2.0.0 Ok", "MAIL reply")
+    after = lines_after(out, "C: RCPT TO:<trap@example.net>")
+    check('rule="no-spamtrap"' in after[0], "rcpt note: %r" % after[0])
+    check_eq(after[1], "S: 550 5.1.1 No such user", "rcpt reply")
+    check("S: 550 5.7.1 Message content rejected" in out.splitlines(),
+          "header rule rejected the first message:\n" + out)
+    # the second message goes through to the mock and is accepted
+    check("S: 250 2.0.0 Ok: queued as MOCK" in out.splitlines(),
+          "second message accepted:\n" + out)
+    check_eq(out.splitlines()[-1], "S: 221 2.0.0 Bye", "last line")
+
+
+@suite.case
+def simulate_client_address(ctx):
+    rc, out, _ = simulate(ctx, "EHLO a.example\nQUIT\n",
+                          "--client", "198.51.100.7")
+    check_eq(rc, 0, "exit status")
+    lines = out.splitlines()
+    check('rule="blocklist"' in lines[0], "connect note: %r" % lines[0])
+    check_eq(lines[1], "S: 554 5.7.1 Blocked", "connect reply")
+    rc, out, _ = simulate(ctx, "EHLO a.example\nQUIT\n",
+                          "--client", "2001:db8::1")
+    check_eq(rc, 0, "exit status")
+    check(out.splitlines()[1].startswith("S: 220 "), "greeting:\n" + out)
+
+
+@suite.case
+def simulate_rejects_a_bad_client(ctx):
+    rc, out, err = simulate(ctx, "", "--client", "not-an-address")
+    check_eq(rc, 2, "exit status")
+    check("not an IPv4 or IPv6 address" in err, "stderr: %r" % err)
+
+
+if __name__ == "__main__":
+    suite.run()
