@@ -48,14 +48,36 @@ static void gw_mock_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void gw_mock_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void gw_sim_free_handle(uv_handle_t *h);
 
+struct gw_sim_write_req {
+    uv_write_t req;
+    char data[]; /* a copy of the bytes, freed when the write completes */
+};
+
+static void
+gw_sim_on_written(uv_write_t *req, int status)
+{
+    (void)status; /* a failed write shows up as a closed connection */
+    gw_free(req->data);
+}
+
+/* Queues a copy of text: libuv keeps the order and writes as the peer
+ * reads, so a whole message can be queued at once. */
 static void
 gw_sim_write(uv_stream_t *s, const char *text)
 {
-    uv_buf_t b = uv_buf_init((char *)text, (unsigned int)strlen(text));
+    size_t n = strlen(text);
+    struct gw_sim_write_req *w = gw_alloc(sizeof(*w) + n);
+    uv_buf_t b;
 
-    /* replies are tiny and the loopback socket empty: one try is enough,
-     * and a test tool may drop the rare reply that does not fit */
-    (void)uv_try_write(s, &b, 1);
+    if (w == NULL) {
+        return;
+    }
+    memcpy(w->data, text, n);
+    w->req.data = w;
+    b = uv_buf_init(w->data, (unsigned int)n);
+    if (uv_write(&w->req, s, &b, 1, gw_sim_on_written) != 0) {
+        gw_free(w);
+    }
 }
 
 /* A listening loopback socket on an ephemeral port, opened before the
@@ -279,6 +301,7 @@ gw_sim_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct gw_sim *sim = s->data;
     char *nl;
     size_t used;
+    size_t len;
     int rc;
 
     (void)buf;
@@ -290,10 +313,12 @@ gw_sim_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     sim->rlen += (size_t)n;
     while ((nl = memchr(sim->rbuf, '\n', sim->rlen)) != NULL) {
         used = (size_t)(nl - sim->rbuf) + 1;
-        fprintf(sim->out, "S: %.*s\n", (int)(used - 2 > 0 ? used - 2 : 0),
-                sim->rbuf);
-        rc = gw_reply_parser_feed(&sim->rp, (const uint8_t *)sim->rbuf,
-                                  used >= 2 ? used - 2 : 0);
+        len = used - 1; /* without the LF, and without the CR before it */
+        if (len > 0 && sim->rbuf[len - 1] == '\r') {
+            len--;
+        }
+        fprintf(sim->out, "S: %.*s\n", (int)len, sim->rbuf);
+        rc = gw_reply_parser_feed(&sim->rp, (const uint8_t *)sim->rbuf, len);
         memmove(sim->rbuf, sim->rbuf + used, sim->rlen - used);
         sim->rlen -= used;
         if (rc == GW_PARSE_AGAIN) {
@@ -352,13 +377,20 @@ gw_sim_note(void *arg, enum pol_stage stage, const struct pol_verdict *v)
 static char *
 gw_sim_read_all(FILE *in, size_t *len)
 {
-    char *buf = gw_alloc(GW_SIM_MAX_INPUT);
+    char *buf = gw_alloc(GW_SIM_MAX_INPUT + 1);
     size_t n;
 
     if (buf == NULL) {
+        fprintf(stderr, "postern --simulate: out of memory\n");
         return NULL;
     }
-    n = fread(buf, 1, GW_SIM_MAX_INPUT, in);
+    n = fread(buf, 1, GW_SIM_MAX_INPUT + 1, in);
+    if (n > GW_SIM_MAX_INPUT) {
+        fprintf(stderr, "postern --simulate: the dialogue is over %d bytes\n",
+                GW_SIM_MAX_INPUT);
+        gw_free(buf);
+        return NULL;
+    }
     *len = n;
     return buf;
 }

@@ -128,6 +128,24 @@ def simulate_client_address(ctx):
 
 
 @suite.case
+def simulate_large_message_and_input_limit(ctx):
+    # 770 KB of message queued at once must reach the mock whole
+    body = ("x" * 70 + "\n") * 11000
+    dialogue = ("EHLO a.example\nMAIL FROM:<a@example.org>\n"
+                "RCPT TO:<b@example.net>\nDATA\nSubject: big\n\n" +
+                body + ".\nQUIT\n")
+    rc, out, err = simulate(ctx, dialogue)
+    check_eq(rc, 0, "exit status (stderr: %s)" % err)
+    lines = out.splitlines()
+    check("C: (11002 message lines and the final dot)" in lines,
+          "message sent:\n" + "\n".join(lines[-6:]))
+    check("S: 250 2.0.0 Ok: queued as MOCK" in lines, "accepted")
+    rc, out, err = simulate(ctx, "x" * (1024 * 1024 + 1))
+    check_eq(rc, 1, "exit status for an oversized dialogue")
+    check("over 1048576 bytes" in err, "stderr: %r" % err)
+
+
+@suite.case
 def simulate_rejects_a_bad_client(ctx):
     rc, out, err = simulate(ctx, "", "--client", "not-an-address")
     check_eq(rc, 2, "exit status")
