@@ -415,9 +415,40 @@ gw_sim_client_addr(const char *text, struct sockaddr_storage *ss)
     return false;
 }
 
+/* Moves the named listener (or the first) to listeners[0], the only one
+ * the simulation opens. */
+static bool
+gw_sim_pick_listener(struct gw_config *cfg, const char *name)
+{
+    size_t i = 0;
+
+    if (name != NULL) {
+        for (i = 0; i < cfg->nlisteners; i++) {
+            if (strcmp(cfg->listeners[i].name, name) == 0) {
+                break;
+            }
+        }
+        if (i == cfg->nlisteners) {
+            fprintf(stderr, "postern --simulate: --listener %s: no such "
+                            "listener\n", name);
+            return false;
+        }
+    }
+    if (cfg->listeners[i].tls == GW_TLS_IMPLICIT) {
+        fprintf(stderr, "postern --simulate: listener %s uses implicit TLS, "
+                        "which the simulation does not speak\n",
+                cfg->listeners[i].name);
+        return false;
+    }
+    if (i != 0) {
+        cfg->listeners[0] = cfg->listeners[i];
+    }
+    return true;
+}
+
 int
-gw_simulate_run(struct gw_config *cfg, const char *client, FILE *in,
-                FILE *out)
+gw_simulate_run(struct gw_config *cfg, const char *client,
+                const char *listener, FILE *in, FILE *out)
 {
     struct gw_config_source src;
     struct gw_worker w;
@@ -444,6 +475,11 @@ gw_simulate_run(struct gw_config *cfg, const char *client, FILE *in,
     }
     /* everything local: the first listener on an ephemeral port, every
      * upstream at the mock, no probes, no privileges to drop */
+    if (!gw_sim_pick_listener(cfg, listener)) {
+        gw_free(sim.input);
+        gw_config_unref(cfg);
+        return 2;
+    }
     cfg->nlisteners = 1;
     gw_config_parse_addr("127.0.0.1:0", &cfg->listeners[0].addr, why,
                          sizeof(why));

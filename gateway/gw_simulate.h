@@ -17,9 +17,10 @@
 
 #include "gateway/gw_config.h"
 
-/* Takes over cfg. client: the address to pretend to be (NULL: 127.0.0.1).
- * Returns the exit status. */
-int gw_simulate_run(struct gw_config *cfg, const char *client, FILE *in,
-                    FILE *out);
+/* Takes over cfg. client: the address to pretend to be (NULL: 127.0.0.1);
+ * listener: the name of the listener the session arrives on (NULL: the
+ * first). Returns the exit status. */
+int gw_simulate_run(struct gw_config *cfg, const char *client,
+                    const char *listener, FILE *in, FILE *out);
 
 #endif

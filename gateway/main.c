@@ -31,7 +31,8 @@ gw_main_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: postern -c FILE [-t] [-n] [-o key=value]...\n"
-            "       postern -c FILE --simulate [--client ADDR] < DIALOGUE\n"
+            "       postern -c FILE --simulate [--client ADDR] [--listener NAME]\n"
+            "               < DIALOGUE\n"
             "       postern --listen HOST:PORT --upstream HOST:PORT "
             "[-o key=value]...\n"
             "               [--tls-cert FILE --tls-key FILE] "
@@ -59,6 +60,8 @@ gw_main_usage(FILE *fp)
             "                        accepts everything; print each reply and\n"
             "                        the policy rule that decided it\n"
             "      --client ADDR     with --simulate: pretend to come from ADDR\n"
+            "      --listener NAME   with --simulate: arrive on this listener\n"
+            "                        (default: the first)\n"
             "  -V, --version         print the version\n"
             "  -h, --help            this help\n"
             "\n"
@@ -103,6 +106,7 @@ main(int argc, char **argv)
         {"upstream-tls", required_argument, NULL, 'T'},
         {"simulate", no_argument, NULL, 'S'},
         {"client", required_argument, NULL, 'A'},
+        {"listener", required_argument, NULL, 'N'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -111,6 +115,7 @@ main(int argc, char **argv)
     size_t noverrides = 0;
     const char *config_path = NULL;
     const char *sim_client = NULL;
+    const char *sim_listener = NULL;
     bool simulate = false;
     const char *listen = NULL;
     const char *upstream = NULL;
@@ -169,6 +174,9 @@ main(int argc, char **argv)
         case 'A':
             sim_client = optarg;
             break;
+        case 'N':
+            sim_listener = optarg;
+            break;
         case 'V':
             printf("postern %s\n", POSTERN_VERSION);
             return 0;
@@ -226,7 +234,8 @@ main(int argc, char **argv)
         return 1;
     }
     if (simulate) {
-        return gw_simulate_run(cfg, sim_client, stdin, stdout);
+        return gw_simulate_run(cfg, sim_client, sim_listener, stdin,
+                               stdout);
     }
     if (action != NULL) {
         int rc = gw_process_signal(cfg, action);

@@ -16,6 +16,8 @@ CONFIG = """\
 listeners:
   - name: mx
     address: "127.0.0.1:1"
+  - name: submission
+    address: "127.0.0.1:2"
 upstreams:
   - name: main
     addresses: ["192.0.2.1:25"]
@@ -23,6 +25,11 @@ upstreams:
     addresses: ["192.0.2.2:25"]
 policy:
   rules:
+    - name: submission-needs-tls
+      stage: connect
+      if:
+        - listener: submission
+      then: require_tls
     - name: blocklist
       stage: connect
       if:
@@ -143,6 +150,25 @@ def simulate_large_message_and_input_limit(ctx):
     rc, out, err = simulate(ctx, "x" * (1024 * 1024 + 1))
     check_eq(rc, 1, "exit status for an oversized dialogue")
     check("over 1048576 bytes" in err, "stderr: %r" % err)
+
+
+@suite.case
+def simulate_listener(ctx):
+    dialogue = "EHLO a.example\nMAIL FROM:<a@example.org>\nQUIT\n"
+    rc, out, _ = simulate(ctx, dialogue)
+    check_eq(rc, 0, "exit status")
+    check_eq(lines_after(out, "C: MAIL FROM:<a@example.org>")[1],
+             "S: 250 2.0.0 Ok", "MAIL on the first listener")
+    rc, out, _ = simulate(ctx, dialogue, "--listener", "submission")
+    check_eq(rc, 0, "exit status")
+    check(out.splitlines()[0].endswith("verdict=continue require_tls"),
+          "connect note: %r" % out.splitlines()[0])
+    check_eq(lines_after(out, "C: MAIL FROM:<a@example.org>")[0],
+             "S: 530 5.7.0 Must issue a STARTTLS command first",
+             "MAIL on the submission listener")
+    rc, _, err = simulate(ctx, "", "--listener", "nope")
+    check_eq(rc, 2, "exit status for an unknown listener")
+    check("no such listener" in err, "stderr: %r" % err)
 
 
 @suite.case
