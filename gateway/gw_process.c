@@ -316,27 +316,10 @@ gw_process_alive(const struct gw_kid *kids, size_t n)
 static struct gw_config *
 gw_process_reload(const struct gw_config_source *src, struct gw_config *cur)
 {
-    struct gw_config_errors errs;
-    struct gw_config *cfg;
-    size_t i;
+    struct gw_config *cfg = gw_reload_config(src);
 
-    memset(&errs, 0, sizeof(errs));
-    cfg = gw_config_from(src, &errs);
     if (cfg == NULL) {
-        for (i = 0; i < errs.count; i++) {
-            gw_log(GW_LOG_ERROR, NULL, "event=reload_failed error=\"%s\"",
-                   errs.msg[i]);
-        }
-        gw_log(GW_LOG_ERROR, NULL, "event=reload_failed action=kept_old "
-               "errors=%zu", errs.count);
         return NULL;
-    }
-    for (i = 0; i < errs.nwarnings; i++) {
-        char esc[sizeof(errs.warning[0]) + 16];
-
-        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs.warning[i],
-                      strlen(errs.warning[i]));
-        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
     }
     gw_log(GW_LOG_INFO, NULL, "event=reload_validated");
     gw_config_unref(cur);

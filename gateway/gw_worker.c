@@ -276,14 +276,27 @@ gw_worker_apply(struct gw_worker *w, struct gw_config *cfg)
 }
 
 void
-gw_worker_reload(struct gw_worker *w)
+gw_log_config_warnings(const struct gw_config_errors *errs)
+{
+    char esc[sizeof(errs->warning[0]) * 2];
+    size_t i;
+
+    for (i = 0; i < errs->nwarnings; i++) {
+        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs->warning[i],
+                      strlen(errs->warning[i]));
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
+    }
+}
+
+struct gw_config *
+gw_reload_config(const struct gw_config_source *src)
 {
     struct gw_config_errors errs;
     struct gw_config *cfg;
     size_t i;
 
     memset(&errs, 0, sizeof(errs));
-    cfg = gw_config_from(w->src, &errs);
+    cfg = gw_config_from(src, &errs);
     if (cfg == NULL) {
         for (i = 0; i < errs.count; i++) {
             gw_log(GW_LOG_ERROR, NULL, "event=reload_failed error=\"%s\"",
@@ -291,14 +304,19 @@ gw_worker_reload(struct gw_worker *w)
         }
         gw_log(GW_LOG_ERROR, NULL, "event=reload_failed action=kept_old "
                "errors=%zu", errs.count);
-        return;
+        return NULL;
     }
-    for (i = 0; i < errs.nwarnings; i++) {
-        char esc[sizeof(errs.warning[0]) + 16];
+    gw_log_config_warnings(&errs);
+    return cfg;
+}
 
-        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs.warning[i],
-                      strlen(errs.warning[i]));
-        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
+void
+gw_worker_reload(struct gw_worker *w)
+{
+    struct gw_config *cfg = gw_reload_config(w->src);
+
+    if (cfg == NULL) {
+        return;
     }
     if (gw_worker_apply(w, cfg) != 0) {
         gw_log(GW_LOG_WARN, NULL, "event=reload partial=listeners");

@@ -100,6 +100,13 @@ int gw_worker_run(struct gw_worker *w);
 /* Re-reads the config (SIGHUP). */
 void gw_worker_reload(struct gw_worker *w);
 
+/* Loads src for a reload, in the master or a worker: errors are logged as
+ * event=reload_failed and give NULL, warnings as event=config_warning. */
+struct gw_config *gw_reload_config(const struct gw_config_source *src);
+
+/* Logs each warning (an expired certificate) as event=config_warning. */
+void gw_log_config_warnings(const struct gw_config_errors *errs);
+
 /* Graceful (fast == false) or fast stop. */
 void gw_worker_stop(struct gw_worker *w, bool fast);
 

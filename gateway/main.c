@@ -18,7 +18,7 @@
 #include "gateway/gw_log.h"
 #include "gateway/gw_process.h"
 #include "gateway/gw_simulate.h"
-#include "gateway/gw_str.h"
+#include "gateway/gw_worker.h"
 
 #ifndef POSTERN_VERSION
 #define POSTERN_VERSION "0.0.0"
@@ -78,16 +78,9 @@ static void
 gw_main_log_warnings(const struct gw_config *cfg,
                      const struct gw_config_errors *errs)
 {
-    char esc[sizeof(errs->warning[0]) * 2];
-    size_t i;
-
     gw_log_set_level(cfg->log_level);
     gw_log_set_format(cfg->log_format, cfg->log_sink);
-    for (i = 0; i < errs->nwarnings; i++) {
-        gw_str_escape(esc, sizeof(esc), (const uint8_t *)errs->warning[i],
-                      strlen(errs->warning[i]));
-        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s\"", esc);
-    }
+    gw_log_config_warnings(errs);
 }
 
 int
