@@ -203,11 +203,12 @@ struct gw_config {
  * (postern -t) or logs them (start, reload). */
 #define GW_CONFIG_MAX_ERRORS 64
 #define GW_CONFIG_MAX_WARNINGS 16
+#define GW_CONFIG_MSG_MAX 320 /* bytes of one message, with its NUL */
 struct gw_config_errors {
     size_t count;
-    char msg[GW_CONFIG_MAX_ERRORS][320];
+    char msg[GW_CONFIG_MAX_ERRORS][GW_CONFIG_MSG_MAX];
     size_t nwarnings;
-    char warning[GW_CONFIG_MAX_WARNINGS][320];
+    char warning[GW_CONFIG_MAX_WARNINGS][GW_CONFIG_MSG_MAX];
 };
 
 /*

@@ -55,35 +55,27 @@ static bool gw_cfg_is_index(const char *s, size_t len, size_t *out);
 
 /* ---- errors and small text helpers ----------------------------------- */
 
-void
-gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
-             const char *fmt, ...)
+/* Writes "FILE:LINE:COL: <kind>message" (or "-o KEY: ..." for an override)
+ * into slot, marking a cut with "...". kind is "" or "warning: ". */
+static void GW_PRINTF(6, 0)
+gw_cfg_place(const struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
+             char *slot, size_t cap, const char *kind, const char *fmt,
+             va_list ap)
 {
-    char msg[sizeof(ctx->errs->msg[0])];
-    char *slot;
-    size_t cap = sizeof(ctx->errs->msg[0]);
-    va_list ap;
+    char msg[GW_CONFIG_MSG_MAX];
     int n;
 
-    ctx->nerrors++;
-    if (ctx->errs == NULL || ctx->errs->count >= GW_CONFIG_MAX_ERRORS) {
-        return;
-    }
-    va_start(ap, fmt);
     n = vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (n < 0) {
         msg[0] = '\0';
     }
-    ctx->epos[ctx->errs->count] = *pos;
-    slot = ctx->errs->msg[ctx->errs->count++];
     if (pos->override != NULL) {
-        n = snprintf(slot, cap, "-o %s: %s", pos->override, msg);
+        n = snprintf(slot, cap, "-o %s: %s%s", pos->override, kind, msg);
     } else if (pos->line > 0) {
-        n = snprintf(slot, cap, "%s:%zu:%zu: %s", ctx->source, pos->line,
-                     pos->col, msg);
+        n = snprintf(slot, cap, "%s:%zu:%zu: %s%s", ctx->source, pos->line,
+                     pos->col, kind, msg);
     } else {
-        n = snprintf(slot, cap, "%s: %s", ctx->source, msg);
+        n = snprintf(slot, cap, "%s: %s%s", ctx->source, kind, msg);
     }
     if (n < 0 || (size_t)n >= cap) {
         memcpy(slot + cap - 4, "...", 4);
@@ -91,36 +83,35 @@ gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
 }
 
 void
+gw_cfg_error(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
+             const char *fmt, ...)
+{
+    va_list ap;
+
+    ctx->nerrors++;
+    if (ctx->errs == NULL || ctx->errs->count >= GW_CONFIG_MAX_ERRORS) {
+        return;
+    }
+    ctx->epos[ctx->errs->count] = *pos;
+    va_start(ap, fmt);
+    gw_cfg_place(ctx, pos, ctx->errs->msg[ctx->errs->count++],
+                 sizeof(ctx->errs->msg[0]), "", fmt, ap);
+    va_end(ap);
+}
+
+void
 gw_cfg_warn(struct gw_cfg_ctx *ctx, const struct gw_cfg_pos *pos,
             const char *fmt, ...)
 {
-    char msg[sizeof(ctx->errs->warning[0])];
-    char *slot;
-    size_t cap = sizeof(ctx->errs->warning[0]);
     va_list ap;
-    int n;
 
     if (ctx->errs == NULL || ctx->errs->nwarnings >= GW_CONFIG_MAX_WARNINGS) {
         return;
     }
     va_start(ap, fmt);
-    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    gw_cfg_place(ctx, pos, ctx->errs->warning[ctx->errs->nwarnings++],
+                 sizeof(ctx->errs->warning[0]), "warning: ", fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        msg[0] = '\0';
-    }
-    slot = ctx->errs->warning[ctx->errs->nwarnings++];
-    if (pos->override != NULL) {
-        n = snprintf(slot, cap, "-o %s: warning: %s", pos->override, msg);
-    } else if (pos->line > 0) {
-        n = snprintf(slot, cap, "%s:%zu:%zu: warning: %s", ctx->source,
-                     pos->line, pos->col, msg);
-    } else {
-        n = snprintf(slot, cap, "%s: warning: %s", ctx->source, msg);
-    }
-    if (n < 0 || (size_t)n >= cap) {
-        memcpy(slot + cap - 4, "...", 4);
-    }
 }
 
 /* Records an error already formatted by someone else (policy's). */
