@@ -169,17 +169,8 @@ status_kb() {
     awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
-listening() { ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; }
-
-# wait_listen PORT PID: up to 10 s for PORT to listen while PID lives.
-wait_listen() {
-    for _ in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        listening "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=scripts/listen.sh
+. "$ROOT/scripts/listen.sh"
 
 # stop_pid PID: TERM, then KILL after 3 s; reap it and forget it.
 stop_pid() {

@@ -78,17 +78,8 @@ title() { printf '\n%s== %s%s\n\n' "$B" "$*" "$N"; }
 indent() { sed 's/^/    /'; }
 
 port_of() { echo "${1##*:}"; }
-listening() { ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; }
-
-# wait_listen PORT PID: up to 10 s for PORT to listen while PID lives.
-wait_listen() {
-    for _ in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        listening "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=scripts/listen.sh
+. "$ROOT/scripts/listen.sh"
 
 # ehlo_of HOST:PORT: the EHLO reply lines, as swaks shows them.
 ehlo_of() {
