@@ -292,154 +292,20 @@ test_body_check_upstream_view(const char *label,
     }
 }
 
-/* ---- reference model --------------------------------------------------- */
-
-struct test_ref {
-    enum gw_bare_newlines mode;
-    uint64_t limit;
-    uint8_t *out; /* stuffed canonical bytes, as the module should write */
-    size_t out_len;
-    size_t out_at_error; /* out_len when the error was set */
-    uint64_t size;
-    bool bol;
-    bool bare;
-    enum gw_body_error error;
-};
-
-static void
-test_ref_emit(struct test_ref *m, const uint8_t *p, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        m->size++;
-        if (m->limit > 0 && m->size > m->limit && m->error == GW_BODY_OK) {
-            m->error = GW_BODY_E_TOO_BIG;
-            m->out_at_error = m->out_len;
-        }
-        if (m->bol && p[i] == '.') {
-            m->out[m->out_len++] = '.';
-        }
-        m->out[m->out_len++] = p[i];
-        m->bol = (p[i] == '\n');
-    }
-}
-
-static void
-test_ref_bare(struct test_ref *m)
-{
-    m->bare = true;
-    if (m->mode == GW_BARE_NL_REJECT && m->error == GW_BODY_OK) {
-        m->error = GW_BODY_E_BARE_NL;
-        m->out_at_error = m->out_len;
-    }
-    test_ref_emit(m, (const uint8_t *)"\r\n", 2);
-}
-
-/*
- * The content is in[0..clen). Lines end at CRLF only; a leading '.' is
- * removed; every other CR or LF is bare and becomes CRLF. Returns the end
- * of data offset (consumed bytes) or 0 when there is none.
- */
-static size_t
-test_ref_body(struct test_ref *m, const uint8_t *in, size_t len)
-{
-    size_t end = 0;
-    size_t clen = len;
-    size_t s = 0;
-    size_t i;
-
-    if (len >= 3 && memcmp(in, ".\r\n", 3) == 0) {
-        end = 3;
-        clen = 0;
-    }
-    for (i = 0; end == 0 && i + 5 <= len; i++) {
-        if (memcmp(in + i, "\r\n.\r\n", 5) == 0) {
-            end = i + 5;
-            clen = i + 2;
-        }
-    }
-    m->bol = true;
-    while (s < clen) {
-        size_t e = s;
-        bool full;
-
-        while (e + 1 < clen && !(in[e] == '\r' && in[e + 1] == '\n')) {
-            e++;
-        }
-        full = (e + 1 < clen);
-        if (!full) {
-            e = clen;
-        }
-        if (e > s && in[s] == '.') {
-            s++;
-        }
-        for (i = s; i < e; i++) {
-            if (in[i] == '\r' || in[i] == '\n') {
-                test_ref_bare(m);
-            } else {
-                test_ref_emit(m, in + i, 1);
-            }
-        }
-        if (full) {
-            test_ref_emit(m, (const uint8_t *)"\r\n", 2);
-        }
-        s = e + 2;
-    }
-    if (m->error == GW_BODY_OK) {
-        m->out_at_error = m->out_len;
-    }
-    return end;
-}
+#include "tests/body_model.h"
 
 static void
 test_body_check_reference(const char *label, enum gw_bare_newlines mode,
                           uint64_t limit, const uint8_t *in, size_t len,
                           const struct test_body_result *w)
 {
-    struct test_ref m;
-    size_t end;
+    struct body_model_seen seen = {w->out,  w->out_len, w->consumed,
+                                   w->done, w->error,   w->saw_bare_nl};
+    const char *differs = body_model_check(mode, limit, in, len, &seen);
 
-    memset(&m, 0, sizeof(m));
-    m.mode = mode;
-    m.limit = limit;
-    m.out = malloc(2 * len + 16);
-    if (m.out == NULL) {
-        fail_msg("out of memory");
+    if (differs != NULL) {
+        fail_msg("%s: %s", label, differs);
     }
-    end = test_ref_body(&m, in, len);
-    if (w->done != (end > 0) || w->consumed != (end > 0 ? end : len)) {
-        fail_msg("%s: %s", label,
-                 "end of data not where <CRLF>.<CRLF> first occurs");
-    }
-    if (end > 0) {
-        if (w->error != m.error || w->saw_bare_nl != m.bare) {
-            fail_msg("%s: %s", label,
-                     "error or bare newline flag differs from the model");
-        }
-        if (m.error == GW_BODY_OK) {
-            memcpy(m.out + m.out_len, ".\r\n", 3);
-            m.out_len += 3;
-            if (w->out_len != m.out_len ||
-                memcmp(w->out, m.out, m.out_len) != 0) {
-                fail_msg("%s: %s", label, "output differs from the model");
-            }
-        }
-    }
-    /* before the end, or after an error: a prefix of the model's bytes */
-    if (end == 0 || m.error != GW_BODY_OK) {
-        size_t cap = m.error != GW_BODY_OK ? m.out_at_error : m.out_len;
-
-        if (w->out_len > cap || memcmp(w->out, m.out, w->out_len) != 0) {
-            fail_msg("%s: %s", label, "output is not a prefix of the model's");
-        }
-        if (end > 0 && m.error == GW_BODY_E_BARE_NL &&
-            w->out_len != m.out_at_error) {
-            fail_msg("%s: %s", label,
-                     "output before a bare newline differs from the model");
-        }
-    }
-    free(m.out);
 }
 
 /* ---- the table --------------------------------------------------------- */
