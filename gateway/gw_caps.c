@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway/gw_config.h"
+#include "gateway/gw_sasl.h"
 #include "gateway/gw_str.h"
 
 struct gw_cap_name {
@@ -131,6 +132,10 @@ gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in)
     if (in->starttls) {
         flags |= GW_CAP_STARTTLS;
     }
+    if (in->auth_mechs != 0 && !gw_caps_dropped(in->ehlo, "AUTH")) {
+        flags |= GW_CAP_AUTH;
+        offered->auth_mechs = in->auth_mechs;
+    }
     offered->flags = flags;
     offered->size_max = gw_caps_size_limit(up, in->message_size);
     offered->rcptmax = in->rcptmax;
@@ -149,6 +154,33 @@ gw_caps_bridge(struct gw_bridge *b, const struct gw_caps *offered,
     b->enhanced_synth = !gw_caps_has(upstream, GW_CAP_ENHANCEDSTATUSCODES);
     b->eightbit_downgrade = gw_caps_has(offered, GW_CAP_8BITMIME) &&
                             !gw_caps_has(upstream, GW_CAP_8BITMIME);
+}
+
+/* "250-AUTH PLAIN LOGIN": the mechanisms in gw_sasl's order. */
+static int
+gw_caps_format_auth(char *dst, size_t cap, char sep, unsigned mechs)
+{
+    size_t o;
+    unsigned m;
+    int n = snprintf(dst, cap, "250%cAUTH", sep);
+
+    if (n < 0 || (size_t)n >= cap) {
+        return -1;
+    }
+    o = (size_t)n;
+    for (m = GW_SASL_PLAIN; m < GW_SASL_MECH_COUNT; m++) {
+        if ((mechs & GW_SASL_MECH_BIT(m)) == 0) {
+            continue;
+        }
+        n = snprintf(dst + o, cap - o, " %s",
+                     gw_sasl_mech_name((enum gw_sasl_mech)m));
+        if (n < 0 || (size_t)n >= cap - o) {
+            return -1;
+        }
+        o += (size_t)n;
+    }
+    n = snprintf(dst + o, cap - o, "\r\n");
+    return (n < 0 || (size_t)n >= cap - o) ? -1 : (int)(o + (size_t)n);
 }
 
 size_t
@@ -189,6 +221,10 @@ gw_caps_format_ehlo(const struct gw_caps *offered, const char *hostname,
                          "250%cLIMITS RCPTMAX=%zu MAILMAX=%zu\r\n",
                          line == nlines ? ' ' : '-', offered->rcptmax,
                          offered->mailmax);
+        } else if (cn->flag == GW_CAP_AUTH) {
+            n = gw_caps_format_auth((char *)dst + o, cap - o,
+                                    line == nlines ? ' ' : '-',
+                                    offered->auth_mechs);
         } else {
             n = snprintf((char *)dst + o, cap - o, "250%c%s\r\n",
                          line == nlines ? ' ' : '-', cn->keyword);

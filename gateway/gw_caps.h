@@ -43,6 +43,7 @@ struct gw_caps {
     uint64_t size_max; /* SIZE parameter; 0 = none given (no limit) */
     size_t rcptmax;    /* LIMITS RCPTMAX= (offered list only) */
     size_t mailmax;    /* LIMITS MAILMAX= (offered list only) */
+    unsigned auth_mechs; /* AUTH: GW_SASL_MECH_BIT set (offered list only) */
     bool known;        /* filled from a real EHLO reply */
 };
 
@@ -56,6 +57,8 @@ struct gw_offer_input {
     size_t rcptmax;                 /* limits.recipients */
     size_t mailmax;                 /* limits.messages_per_session */
     bool starttls;                  /* the listener offers STARTTLS now */
+    unsigned auth_mechs;            /* AUTH mechanisms to offer now (0:
+                                       AUTH is not offered) */
 };
 
 /* What must be bridged for a transaction, from (offered, upstream). */
@@ -85,7 +88,8 @@ void gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len);
  *  - minus ehlo.drop patterns;
  *  - SIZE with the smaller of message_size and the upstream's SIZE;
  *  - LIMITS with RCPTMAX and MAILMAX (RFC 9422);
- *  - STARTTLS when the listener offers it and TLS is not up yet.
+ *  - STARTTLS when the listener offers it and TLS is not up yet;
+ *  - AUTH with auth_mechs when there are any (and AUTH is not dropped).
  * An upstream list not known yet counts as empty.
  */
 void gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in);

@@ -734,7 +734,8 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
             have_addr = true;
         } else if (strcmp(m->key, "upstream") == 0) {
             gw_cfg_get_upstream(ctx, cfg, m, path, &l->upstream);
-        } else if (!gw_cfg_tls_is_key(m->key, false)) {
+        } else if (strcmp(m->key, "auth") != 0 &&
+                   !gw_cfg_tls_is_key(m->key, false)) {
             gw_cfg_unknown_key(ctx, m, where);
         }
     }
@@ -745,6 +746,7 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
                      i);
     }
     gw_cfg_walk_listener_tls(ctx, l, i, el, nerrors);
+    gw_cfg_walk_listener_auth(ctx, l, i, gw_cfg_find(el, "auth"), nerrors);
 }
 
 /* A listener's upstream: the name of an upstream block -> its index. */
@@ -847,6 +849,7 @@ static void
 gw_cfg_free(struct gw_config *cfg)
 {
     gw_cfg_free_tls(cfg);
+    gw_cfg_free_auth(cfg);
     pol_ruleset_unref(cfg->policy);
     gw_free(cfg->listeners);
     gw_free(cfg->upstreams);

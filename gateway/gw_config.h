@@ -70,6 +70,26 @@ enum gw_up_tls {
     GW_UP_TLS_VERIFY,   /* TLS required, chain and name verified */
 };
 
+struct gw_users;
+
+/* A listener's AUTH (RFC 4954): key auth, a map; absent = no AUTH. */
+struct gw_auth_cfg {
+    bool enabled;                 /* the listener has an auth block */
+    unsigned mechanisms;          /* auth.mechanisms: GW_SASL_MECH_BIT set */
+    char users_file[GW_PATH_MAX]; /* auth.users: "user:crypt-hash" lines */
+    bool required;                /* auth.required: MAIL needs AUTH first */
+    bool allow_plaintext;         /* auth.allow_plaintext: offer it without
+                                     TLS (passwords in the clear) */
+    size_t max_failures;          /* auth.max_failures: per session */
+    uint64_t failure_delay_ms;    /* auth.failure_delay: before a 535,
+                                     doubled per recent failure of the
+                                     client address */
+    size_t block_after;           /* auth.block_after: failures of an
+                                     address before AUTH is refused */
+    uint64_t block_time_ms;       /* auth.block_time: how long */
+    struct gw_users *users;       /* loaded from users_file */
+};
+
 #define GW_MAX_CERTS 8
 #define GW_MAX_PINS 4
 
@@ -85,6 +105,7 @@ struct gw_listener_cfg {
     char key_file[GW_MAX_CERTS][GW_PATH_MAX];
     size_t ncerts;
     struct tls_ctx *tls_ctx;       /* built at load when tls != none */
+    struct gw_auth_cfg auth;       /* key auth */
 };
 
 struct gw_upstream_cfg {

@@ -12,6 +12,7 @@
  *   gw_config_policy.c the policy section -> policy/'s rule specs
  *   gw_config_tls.c    the TLS keys of listeners and upstreams: files,
  *                      checks, pins, the contexts of certs/
+ *   gw_config_auth.c   the auth block of a listener, its users file
  *   gw_config_print.c  the effective configuration as YAML
  */
 #ifndef GW_CONFIG_INTERNAL_H
@@ -267,6 +268,19 @@ void gw_cfg_print_listener_tls(FILE *fp, const struct gw_listener_cfg *l);
 void gw_cfg_print_upstream_tls(FILE *fp, const struct gw_upstream_cfg *u);
 /* Drops the contexts' references (the config owns one of each). */
 void gw_cfg_free_tls(struct gw_config *cfg);
+
+/* ---- gw_config_auth.c: a listener's AUTH ----------------------------- */
+
+/* Listener i's auth block (n, NULL when absent), after its tls keys are
+ * known: the keys, the TLS rule, and the users file, loaded when the
+ * block had no error. */
+void gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
+                               size_t i, const struct gw_cfg_node *n,
+                               size_t nerrors_before);
+/* Writes "auth:" at block indentation when the listener has one. */
+void gw_cfg_print_listener_auth(FILE *fp, const struct gw_listener_cfg *l);
+/* Frees the users tables. */
+void gw_cfg_free_auth(struct gw_config *cfg);
 
 /* ---- gw_config_ehlo.c: the ehlo section ----------------------------- */
 

@@ -34,6 +34,7 @@ gw_config_print(const struct gw_config *cfg, FILE *fp)
         gw_cfg_print_keys(fp, "    ", &cfg->listeners[i], gw_cfg_listener_keys,
                           gw_cfg_nlistener_keys);
         gw_cfg_print_listener_tls(fp, &cfg->listeners[i]);
+        gw_cfg_print_listener_auth(fp, &cfg->listeners[i]);
     }
     fprintf(fp, "upstreams:\n");
     for (i = 0; i < cfg->nupstreams; i++) {

@@ -157,6 +157,15 @@ gw_esmtp_mail_param(const struct gw_param *prm, const struct gw_caps *offered,
         out->envid[prm->value_len] = '\0';
         return true;
     }
+    if (gw_esmtp_is(prm, "AUTH") && gw_caps_has(offered, GW_CAP_AUTH)) {
+        /* RFC 4954 5: accepted and checked, never relayed (Postern does
+         * not vouch for a submitter the upstream cannot check). */
+        if (prm->value == NULL || prm->value_len > GW_AUTH_PARAM_MAX ||
+            !gw_xtext_valid(prm->value, prm->value_len)) {
+            return gw_esmtp_fail(err, 501, "5.5.4", "Bad AUTH value");
+        }
+        return true;
+    }
     return gw_esmtp_fail(err, 555, "5.5.4", not_offered);
 }
 

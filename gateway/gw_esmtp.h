@@ -6,7 +6,7 @@
  *
  * Parameters: SIZE (RFC 1870), BODY=7BIT|8BITMIME (RFC 6152) and
  * BINARYMIME (RFC 3030), SMTPUTF8 (RFC 6531), RET/ENVID and NOTIFY/ORCPT
- * (DSN, RFC 3461).
+ * (DSN, RFC 3461), AUTH= (RFC 4954 5: checked, not relayed).
  */
 #ifndef GW_ESMTP_H
 #define GW_ESMTP_H
@@ -20,6 +20,7 @@
 
 #define GW_ENVID_MAX 100 /* RFC 3461 4.4 */
 #define GW_ORCPT_MAX 500 /* RFC 3461 4.2 */
+#define GW_AUTH_PARAM_MAX 500 /* MAIL AUTH=<mailbox> as xtext (RFC 4954 5) */
 
 enum gw_body_type {
     GW_BODY_TYPE_NONE = 0, /* no BODY= (7-bit by default) */

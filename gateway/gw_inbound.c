@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_auth.h"
 #include "gateway/gw_caps.h"
 #include "gateway/gw_conn.h"
 #include "gateway/gw_error.h"
@@ -99,7 +100,8 @@ static const struct gw_in_cmd gw_in_cmds[GW_VERB_COUNT] = {
     [GW_VERB_EXPN] = {GW_VERB_EXPN, GW_IN_ALL, gw_in_not_offered},
     [GW_VERB_HELP] = {GW_VERB_HELP, GW_IN_ALL, gw_in_help},
     [GW_VERB_STARTTLS] = {GW_VERB_STARTTLS, GW_IN_ALL, gw_in_starttls},
-    [GW_VERB_AUTH] = {GW_VERB_AUTH, GW_IN_ALL, gw_in_not_offered},
+    /* RFC 4954 4: not during a transaction */
+    [GW_VERB_AUTH] = {GW_VERB_AUTH, GW_IN_BIT(GW_IN_READY), gw_auth_command},
 };
 
 #define GW_IN_STATE_STR(name) #name,
@@ -238,6 +240,12 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
         gw_in_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
         return;
     }
+    if (cmd.verb == GW_VERB_MAIL && s->auth_user == NULL &&
+        s->cfg->listeners[s->listener].auth.required &&
+        s->state == GW_IN_READY) {
+        gw_in_error(s, 530, "5.7.0", "Authentication required");
+        return;
+    }
     def = &gw_in_cmds[cmd.verb];
     if ((def->legal & GW_IN_BIT(s->state)) == 0) {
         const char *why = "Bad sequence of commands";
@@ -312,7 +320,8 @@ gw_in_run(struct gw_session *s)
             }
             continue;
         }
-        if ((GW_IN_BIT(s->state) & GW_IN_CMD_STATES) == 0 ||
+        if ((GW_IN_BIT(s->state) &
+             (GW_IN_CMD_STATES | GW_IN_BIT(GW_IN_AUTH))) == 0 ||
             !gw_in_up_has_room(s) || !gw_buf_is_attached(&c->in) ||
             gw_buf_len(&c->in) == 0) {
             return false;
@@ -335,6 +344,11 @@ gw_in_run(struct gw_session *s)
             return false; /* answered in order once the upstream replied */
         }
         s->lines = peek;
+        if (s->state == GW_IN_AUTH) {
+            gw_auth_response(s, &line, rc == GW_PARSE_TOOLONG);
+            gw_conn_consume(c, line.consumed);
+            continue;
+        }
         if (rc == GW_PARSE_TOOLONG) {
             gw_conn_consume(c, line.consumed);
             gw_in_error(s, 500, "5.5.2", "Line too long");
@@ -445,6 +459,7 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     in.mailmax = s->cfg->limits.messages_per_session;
     in.starttls = s->cfg->listeners[s->listener].tls == GW_TLS_STARTTLS &&
                   !gw_conn_tls_active(&s->client);
+    in.auth_mechs = gw_auth_offer(s);
     gw_caps_offer(&s->offered, &in);
     n = gw_caps_format_ehlo(&s->offered, s->cfg->hostname, buf, sizeof(buf));
     GW_ASSERT(n > 0);

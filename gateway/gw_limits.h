@@ -87,6 +87,20 @@
 /* upstreams[].keep_idle: idle upstream sessions kept per worker. */
 #define GW_MAX_KEEP_IDLE 32
 
+/* listeners[].auth: failed AUTH attempts. The delay before a 535 doubles
+ * with each recent failure of the client address, up to the cap; an
+ * address with block_after failures within block_time gets 421 to AUTH.
+ * The table of addresses is per worker and fixed in size. */
+#define GW_DEF_AUTH_MAX_FAILURES 3
+#define GW_MAX_AUTH_MAX_FAILURES 100
+#define GW_DEF_AUTH_FAILURE_DELAY 1000
+#define GW_MAX_AUTH_FAILURE_DELAY (60 * 1000)
+#define GW_AUTH_DELAY_CAP (30 * 1000)
+#define GW_DEF_AUTH_BLOCK_AFTER 10
+#define GW_MAX_AUTH_BLOCK_AFTER 100000
+#define GW_DEF_AUTH_BLOCK_TIME (15 * 60 * 1000)
+#define GW_AUTH_FAILURE_SLOTS 4096
+
 /* process.workers */
 #define GW_MAX_WORKERS 64
 

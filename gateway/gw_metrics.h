@@ -40,7 +40,9 @@
     X(tls_handshakes_total, "client TLS handshakes completed")               \
     X(tls_failures_total, "client TLS handshakes that failed")               \
     X(upstream_tls_total, "upstream sessions with TLS")                      \
-    X(upstream_tls_refused_total, "upstreams refused: TLS required, absent")
+    X(upstream_tls_refused_total, "upstreams refused: TLS required, absent")\
+    X(auth_success_total, "client AUTH exchanges that succeeded")            \
+    X(auth_failures_total, "client AUTH exchanges with wrong credentials")
 
 #define GW_METRIC_ENUM(name, help) GW_M_##name,
 enum gw_metric { GW_METRICS(GW_METRIC_ENUM) GW_M_COUNT };

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gateway/gw_log.h"
+#include "gateway/gw_sasl.h"
 #include "gateway/gw_session.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_worker.h"
@@ -36,6 +37,11 @@ gw_policy_facts(const struct gw_session *s, struct pol_facts *f)
     }
     if (s->helo != NULL) {
         f->helo = gw_policy_str(s->helo);
+    }
+    if (s->auth_user != NULL) {
+        f->authenticated = true;
+        f->auth_user = gw_policy_str(s->auth_user);
+        f->auth_mech = gw_policy_str(gw_sasl_mech_name((enum gw_sasl_mech)s->auth_mech));
     }
     f->messages = (uint32_t)s->messages + (s->tx != NULL ? 1 : 0);
     if (s->tx != NULL) {

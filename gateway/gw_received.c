@@ -69,3 +69,15 @@ gw_received_format(char *dst, size_t cap, const struct gw_received *r)
     }
     return (size_t)n;
 }
+
+const char *
+gw_received_with(bool esmtp, bool tls, bool auth)
+{
+    if (!esmtp) {
+        return tls ? "SMTPS" : "SMTP";
+    }
+    if (auth) {
+        return tls ? "ESMTPSA" : "ESMTPA";
+    }
+    return tls ? "ESMTPS" : "ESMTP";
+}

@@ -7,6 +7,7 @@
 #ifndef GW_RECEIVED_H
 #define GW_RECEIVED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -21,6 +22,10 @@ struct gw_received {
     const char *for_rcpt;    /* the only recipient, or NULL */
     time_t when;
 };
+
+/* The "with" protocol name (RFC 3848): SMTP or ESMTP, then S for TLS and
+ * A for AUTH (ESMTPSA); HELO sessions cannot AUTH. */
+const char *gw_received_with(bool esmtp, bool tls, bool auth);
 
 /* Writes the header, folded, ending in CRLF. Returns its length, or 0 when
  * it does not fit cap. */

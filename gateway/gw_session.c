@@ -5,10 +5,12 @@
 #include <time.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_auth.h"
 #include "gateway/gw_caps.h"
 #include "gateway/gw_clients.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_sasl.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_policy.h"
 #include "gateway/gw_received.h"
@@ -312,6 +314,7 @@ gw_session_on_tls_ready(struct gw_conn *c)
     s->helo = NULL;
     s->esmtp = false;
     memset(&s->offered, 0, sizeof(s->offered));
+    gw_auth_reset(s);
     if (implicit) {
         gw_in_enter(s, GW_IN_CONNECT);
         if (!gw_session_connect_policy(s)) {
@@ -396,7 +399,7 @@ gw_session_add_received(struct gw_session *s, bool bdat_frame)
     r.helo = s->helo;
     r.client_ip = ip;
     r.hostname = s->cfg->hostname;
-    r.with = s->esmtp ? (tls ? "ESMTPS" : "ESMTP") : (tls ? "SMTPS" : "SMTP");
+    r.with = gw_received_with(s->esmtp, tls, s->auth_user != NULL);
     r.id = s->sid;
     r.tls_version = tls ? gw_conn_tls_version(&s->client) : NULL;
     r.tls_cipher = tls ? gw_conn_tls_cipher(&s->client) : NULL;
@@ -581,6 +584,7 @@ gw_session_tx_end(struct gw_session *s, const char *outcome,
     struct gw_tx *tx = s->tx;
     char from[GW_MAX_PATH * 4 + 8];
     char reply[GW_MAX_REPLY_TEXT + 32];
+    char user[GW_SASL_USER_MAX * 4 + 1];
 
     if (tx == NULL) {
         return;
@@ -600,10 +604,14 @@ gw_session_tx_end(struct gw_session *s, const char *outcome,
     } else {
         snprintf(reply, sizeof(reply), "-");
     }
+    if (s->auth_user != NULL) {
+        gw_str_escape(user, sizeof(user), (const uint8_t *)s->auth_user,
+                      strlen(s->auth_user));
+    }
     gw_log(GW_LOG_INFO, s->sid,
-           "event=tx from=<%s> rcpts=%zu/%zu size=%llu upstream=%s "
-           "reply=\"%s\" outcome=%s duration_ms=%llu%s",
-           from, tx->rcpt_ok, tx->rcpt_sent,
+           "event=tx from=<%s> auth=\"%s\" rcpts=%zu/%zu size=%llu "
+           "upstream=%s reply=\"%s\" outcome=%s duration_ms=%llu%s",
+           from, s->auth_user != NULL ? user : "-", tx->rcpt_ok, tx->rcpt_sent,
            (unsigned long long)tx->body.size,
            s->up != NULL ? gw_up_addr(s->up) : "-", reply, outcome,
            (unsigned long long)(gw_now_ms() - tx->started_ms),
@@ -709,6 +717,7 @@ gw_session_on_closed(struct gw_conn *c)
     if (s->counted) {
         gw_clients_remove(&s->w->clients, &s->client_sa.sa);
     }
+    gw_auth_reset(s);
     gw_worker_session_removed(s->w, s);
     gw_config_unref(s->cfg);
     gw_free(s->helo);

@@ -23,6 +23,7 @@
 
 struct gw_worker;
 struct gw_upstream;
+struct gw_auth_job;
 
 #define GW_IN_STATES(X)                                                        \
     X(CONNECT)  /* greeting not sent yet (upstream connecting first) */       \
@@ -36,6 +37,8 @@ struct gw_upstream;
     X(SKIP)     /* discarding the bytes of a refused BDAT chunk */            \
     X(EOM)      /* end of data sent; waiting for the upstream's reply */      \
     X(TLS)      /* the TLS handshake runs; no command is read */              \
+    X(AUTH)     /* AUTH exchange: a line is a SASL response (gw_auth.c) */    \
+    X(AUTHWAIT) /* AUTH: the check or the failure delay runs */               \
     X(QUIT)     /* final reply queued; closing */
 
 #define GW_IN_STATE_ENUM(name) GW_IN_##name,
@@ -102,6 +105,10 @@ struct gw_session {
     bool esmtp;
     struct gw_caps offered; /* what the last EHLO offered (HELO: nothing) */
     struct gw_tx *tx;
+    char *auth_user;       /* authenticated identity (allocated), or NULL */
+    struct gw_auth_job *auth_job; /* the AUTH exchange in progress */
+    uint8_t auth_mech;     /* enum gw_sasl_mech of auth_user */
+    uint8_t auth_failures; /* wrong credentials in this session */
     uint64_t skip_left;    /* GW_IN_SKIP: chunk bytes still to drop */
     enum gw_in_state skip_return; /* the state after the skip */
     size_t errors;

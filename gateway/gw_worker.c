@@ -664,6 +664,8 @@ gw_worker_run(struct gw_worker *w)
     gw_bufpool_drain(&w->pool);
     pol_counters_free(w->counters);
     w->counters = NULL;
+    gw_free(w->authfail);
+    w->authfail = NULL;
     gw_config_unref(w->cfg);
     w->cfg = NULL;
     w->shm->w[w->id].counters.sessions = 0;

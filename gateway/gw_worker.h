@@ -33,6 +33,7 @@ struct gw_worker;
 struct gw_upstream;
 struct gw_http;
 struct pol_counters;
+struct gw_authfail;
 
 #define GW_UPPOOL_MAX GW_MAX_KEEP_IDLE
 
@@ -68,6 +69,8 @@ struct gw_worker {
     uint64_t next_session;
     struct gw_http *metrics;         /* worker 0 with metrics.listen */
     struct pol_counters *counters;   /* policy rate()/connections() store */
+    struct gw_authfail *authfail;    /* recent AUTH failures by address
+                                        (allocated at the first AUTH) */
     /* Idle upstream sessions kept for the next client (saves a connect,
      * a banner and an EHLO per message); they leave on their own when the
      * upstream closes them or timeouts.upstream_idle passes. */

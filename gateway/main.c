@@ -18,6 +18,7 @@
 #include "gateway/gw_log.h"
 #include "gateway/gw_process.h"
 #include "gateway/gw_simulate.h"
+#include "gateway/passwd.h"
 #include "gateway/gw_worker.h"
 
 #ifndef POSTERN_VERSION
@@ -33,6 +34,7 @@ gw_main_usage(FILE *fp)
             "usage: postern -c FILE [-t] [-n] [-o key=value]...\n"
             "       postern -c FILE --simulate [--client ADDR] [--listener NAME]\n"
             "               < DIALOGUE\n"
+            "       postern passwd USER < PASSWORD   (a line for auth.users)\n"
             "       postern --listen HOST:PORT --upstream HOST:PORT "
             "[-o key=value]...\n"
             "               [--tls-cert FILE --tls-key FILE] "
@@ -124,6 +126,9 @@ main(int argc, char **argv)
     size_t i;
     int ch;
 
+    if (argc >= 2 && strcmp(argv[1], "passwd") == 0) {
+        return gw_passwd_main(argc, argv);
+    }
     while ((ch = getopt_long(argc, argv, "c:tns:o:Vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="
 build-essential cmake pkg-config clang
-libuv1-dev libmbedtls-dev libpcre2-dev libyaml-dev libcmocka-dev
+libuv1-dev libmbedtls-dev libpcre2-dev libyaml-dev libcmocka-dev libcrypt-dev
 postfix swaks python3 python3-aiosmtpd openssl haproxy procps
 groff-base mandoc libnet-ssleay-perl libio-socket-ssl-perl testssl.sh
 "

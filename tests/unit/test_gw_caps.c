@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "gateway/gw_caps.h"
+#include "gateway/gw_sasl.h"
 #include "gateway/gw_config.h"
 #include "gateway/gw_reply_parse.h"
 
@@ -347,6 +348,45 @@ test_caps_offer_starttls(void **state)
     assert_true(gw_caps_has(&off, GW_CAP_STARTTLS));
 }
 
+/* AUTH is offered with the mechanisms the session may use now (none: not
+ * offered), never because the upstream has it; ehlo.drop can remove it. */
+static void
+test_caps_offer_auth(void **state)
+{
+    struct gw_ehlo_cfg e = default_ehlo();
+    struct gw_offer_input in;
+    struct gw_caps up;
+    struct gw_caps off;
+    uint8_t out[512];
+    size_t n;
+
+    (void)state;
+    memset(&up, 0, sizeof(up));
+    up.known = true;
+    up.flags = GW_CAP_AUTH;
+    memset(&in, 0, sizeof(in));
+    in.ehlo = &e;
+    in.upstream = &up;
+    in.message_size = 1000;
+    gw_caps_offer(&off, &in);
+    assert_false(gw_caps_has(&off, GW_CAP_AUTH));
+    in.auth_mechs = GW_SASL_MECHS_DEFAULT;
+    gw_caps_offer(&off, &in);
+    assert_true(gw_caps_has(&off, GW_CAP_AUTH));
+    n = gw_caps_format_ehlo(&off, "h", out, sizeof(out));
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_non_null(strstr((char *)out, "250-AUTH PLAIN LOGIN\r\n"));
+    in.auth_mechs = GW_SASL_MECH_BIT(GW_SASL_LOGIN);
+    gw_caps_offer(&off, &in);
+    n = gw_caps_format_ehlo(&off, "h", out, sizeof(out));
+    out[n] = '\0';
+    assert_non_null(strstr((char *)out, "250-AUTH LOGIN\r\n"));
+    strcpy(e.drop[e.ndrop++], "auth");
+    gw_caps_offer(&off, &in);
+    assert_false(gw_caps_has(&off, GW_CAP_AUTH));
+}
+
 static void
 test_caps_keyword_flag(void **state)
 {
@@ -486,6 +526,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_caps_offer_size),
         cmocka_unit_test(test_caps_keyword_flag),
         cmocka_unit_test(test_caps_offer_starttls),
+        cmocka_unit_test(test_caps_offer_auth),
         cmocka_unit_test(test_caps_format_ehlo_exact),
         cmocka_unit_test(test_caps_format_ehlo_too_small),
         cmocka_unit_test(test_caps_format_parse_round_trip),

@@ -70,10 +70,24 @@ test_received_ipv6_and_hostile_helo(void **state)
     assert_int_equal(lines, 3);
 }
 
+/* RFC 3848's "with" names. */
+static void
+test_received_with(void **state)
+{
+    (void)state;
+    assert_string_equal(gw_received_with(false, false, false), "SMTP");
+    assert_string_equal(gw_received_with(false, true, false), "SMTPS");
+    assert_string_equal(gw_received_with(true, false, false), "ESMTP");
+    assert_string_equal(gw_received_with(true, true, false), "ESMTPS");
+    assert_string_equal(gw_received_with(true, false, true), "ESMTPA");
+    assert_string_equal(gw_received_with(true, true, true), "ESMTPSA");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_received_with),
         cmocka_unit_test(test_received_exact),
         cmocka_unit_test(test_received_ipv6_and_hostile_helo),
     };

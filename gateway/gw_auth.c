@@ -1,0 +1,416 @@
+#include "gateway/gw_auth.h"
+
+#include <string.h>
+#include <sys/random.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "gateway/gw_alloc.h"
+#include "gateway/gw_authfail.h"
+#include "gateway/gw_log.h"
+#include "gateway/gw_metrics.h"
+#include "gateway/gw_policy.h"
+#include "gateway/gw_sasl.h"
+#include "gateway/gw_session.h"
+#include "gateway/gw_str.h"
+#include "gateway/gw_users.h"
+#include "gateway/gw_worker.h"
+
+/* One exchange: from AUTH to its final reply. It holds its own reference
+ * to the config (the users table the thread reads) and survives the
+ * session while the check runs in the thread pool (s becomes NULL). */
+struct gw_auth_job {
+    struct gw_session *s;
+    struct gw_config *cfg;
+    const struct gw_users *users;
+    struct gw_sasl sasl;
+    uv_work_t work;
+    uv_timer_t delay;
+    bool delay_open;
+    bool in_thread;
+    bool ok;
+};
+
+static const struct gw_auth_cfg *
+gw_auth_cfg(const struct gw_session *s)
+{
+    return &s->cfg->listeners[s->listener].auth;
+}
+
+unsigned
+gw_auth_offer(const struct gw_session *s)
+{
+    const struct gw_auth_cfg *a = gw_auth_cfg(s);
+
+    if (!a->enabled || s->auth_user != NULL ||
+        (!a->allow_plaintext && !gw_conn_tls_active(&s->client))) {
+        return 0;
+    }
+    return a->mechanisms;
+}
+
+static void
+gw_auth_job_free(struct gw_auth_job *job)
+{
+    gw_sasl_wipe(&job->sasl);
+    gw_config_unref(job->cfg);
+    gw_free(job);
+}
+
+static void
+gw_auth_on_delay_closed(uv_handle_t *h)
+{
+    gw_auth_job_free(h->data);
+}
+
+/* Ends the exchange: the session forgets the job, which is freed now, or
+ * once its thread or its timer is done with it. */
+static void
+gw_auth_job_end(struct gw_auth_job *job)
+{
+    if (job->s != NULL) {
+        job->s->auth_job = NULL;
+        job->s = NULL;
+    }
+    gw_sasl_wipe(&job->sasl);
+    if (job->in_thread) {
+        return; /* gw_auth_after_check frees it */
+    }
+    if (job->delay_open) {
+        job->delay_open = false;
+        uv_close((uv_handle_t *)&job->delay, gw_auth_on_delay_closed);
+        return;
+    }
+    gw_auth_job_free(job);
+}
+
+void
+gw_auth_reset(struct gw_session *s)
+{
+    if (s->auth_job != NULL) {
+        gw_auth_job_end(s->auth_job);
+    }
+    if (s->auth_user != NULL) {
+        mbedtls_platform_zeroize(s->auth_user, strlen(s->auth_user));
+        gw_free(s->auth_user);
+        s->auth_user = NULL;
+    }
+    s->auth_mech = GW_SASL_NONE;
+}
+
+/* An exchange that ends with an error reply and no delay. */
+static void
+gw_auth_abort(struct gw_session *s, int code, const char *enh,
+              const char *text)
+{
+    if (s->auth_job != NULL) {
+        gw_auth_job_end(s->auth_job);
+    }
+    gw_in_enter(s, GW_IN_READY);
+    gw_session_reply(s, code, enh, text);
+    if (!s->closing) {
+        gw_session_count_error(s);
+    }
+}
+
+static struct gw_authfail *
+gw_auth_failures(struct gw_worker *w)
+{
+    if (w->authfail == NULL) {
+        uint64_t seed = 0;
+
+        w->authfail = gw_alloc(sizeof(*w->authfail));
+        if (w->authfail == NULL) {
+            return NULL;
+        }
+        if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+            seed = (uint64_t)(uintptr_t)w ^ gw_now_ms();
+        }
+        gw_authfail_init(w->authfail, seed);
+    }
+    return w->authfail;
+}
+
+static void
+gw_auth_log(const struct gw_session *s, const struct gw_auth_job *job,
+            const char *result)
+{
+    char user[GW_SASL_USER_MAX * 4 + 1];
+
+    gw_str_escape(user, sizeof(user), (const uint8_t *)job->sasl.user,
+                  job->sasl.user_len);
+    gw_log(GW_LOG_INFO, s->sid, "event=auth result=%s mech=%s user=\"%s\"",
+           result, gw_sasl_mech_name(job->sasl.mech), user);
+}
+
+/* ---- the answer after the check ------------------------------------- */
+
+static void
+gw_auth_on_delay(uv_timer_t *t)
+{
+    struct gw_auth_job *job = t->data;
+    struct gw_session *s = job->s;
+
+    if (s == NULL) {
+        return; /* the close callback frees the job */
+    }
+    gw_auth_job_end(job);
+    gw_in_enter(s, GW_IN_READY);
+    if (s->auth_failures >= gw_auth_cfg(s)->max_failures) {
+        gw_session_reply_close(s, 421, "4.7.0",
+                               "Too many failed authentication attempts",
+                               "auth failures");
+        return;
+    }
+    gw_session_reply(s, 535, "5.7.8", "Authentication credentials invalid");
+    gw_in_pump(s);
+}
+
+/* Wrong credentials (or a policy refusal that says so): count, wait,
+ * then answer. */
+static void
+gw_auth_failed(struct gw_session *s, struct gw_auth_job *job)
+{
+    const struct gw_auth_cfg *a = gw_auth_cfg(s);
+    struct gw_authfail *t = gw_auth_failures(s->w);
+    uint32_t recent = 1;
+
+    gw_auth_log(s, job, "fail");
+    gw_metric_inc(GW_M_auth_failures_total);
+    if (s->auth_failures < UINT8_MAX) {
+        s->auth_failures++;
+    }
+    if (t != NULL) {
+        recent = gw_authfail_note(t, &s->client_sa.sa, gw_now_ms(),
+                                  a->block_time_ms);
+    }
+    gw_sasl_wipe(&job->sasl);
+    gw_in_enter(s, GW_IN_AUTHWAIT);
+    if (uv_timer_init(&s->w->loop, &job->delay) != 0) {
+        gw_auth_job_end(job);
+        gw_session_reply_close(s, 454, "4.7.0",
+                               "Temporary authentication failure",
+                               "out of timers");
+        return;
+    }
+    job->delay.data = job;
+    job->delay_open = true;
+    (void)uv_timer_start(&job->delay, gw_auth_on_delay,
+                         gw_authfail_delay(a->failure_delay_ms, recent), 0);
+}
+
+/* The credentials are right: the auth policy stage decides. */
+static void
+gw_auth_succeeded(struct gw_session *s, struct gw_auth_job *job)
+{
+    struct pol_facts f;
+    struct pol_verdict v;
+    char pbuf[POL_VERDICT_BUF_SIZE];
+
+    gw_policy_facts(s, &f);
+    f.authenticated = true;
+    f.auth_user.p = (const uint8_t *)job->sasl.user;
+    f.auth_user.len = job->sasl.user_len;
+    f.auth_mech.p = (const uint8_t *)gw_sasl_mech_name(job->sasl.mech);
+    f.auth_mech.len = strlen(gw_sasl_mech_name(job->sasl.mech));
+    gw_policy_eval(s, POL_STAGE_AUTH, &f, &v, pbuf, sizeof(pbuf));
+    gw_in_enter(s, GW_IN_READY);
+    if (gw_policy_refuse(s, &v)) {
+        gw_auth_log(s, job, "refused");
+        gw_auth_job_end(job);
+        return;
+    }
+    s->auth_user = gw_strndup(job->sasl.user, job->sasl.user_len);
+    if (s->auth_user == NULL) {
+        gw_auth_job_end(job);
+        gw_session_reply_close(s, 454, "4.7.0",
+                               "Temporary authentication failure",
+                               "out of memory");
+        return;
+    }
+    s->auth_mech = (uint8_t)job->sasl.mech;
+    gw_auth_log(s, job, "ok");
+    gw_metric_inc(GW_M_auth_success_total);
+    if (s->w->authfail != NULL) {
+        gw_authfail_clear(s->w->authfail, &s->client_sa.sa);
+    }
+    gw_auth_job_end(job);
+    gw_session_reply(s, 235, "2.7.0", "Authentication successful");
+}
+
+/* ---- the check, in the thread pool ------------------------------------ */
+
+static void
+gw_auth_check(uv_work_t *req)
+{
+    struct gw_auth_job *job = req->data;
+    const char *hash = gw_users_hash(job->users, job->sasl.user,
+                                     job->sasl.user_len);
+
+    /* An unknown user costs the same crypt(3) as a known one. */
+    job->ok = gw_users_check(hash != NULL ? hash
+                                          : gw_users_dummy_hash(job->users),
+                             job->sasl.pass) &&
+              hash != NULL;
+}
+
+static void
+gw_auth_after_check(uv_work_t *req, int status)
+{
+    struct gw_auth_job *job = req->data;
+    struct gw_session *s = job->s;
+
+    job->in_thread = false;
+    gw_sasl_wipe_pass(&job->sasl);
+    if (s == NULL) {
+        gw_auth_job_free(job); /* the client left meanwhile */
+        return;
+    }
+    if (status != 0) {
+        gw_auth_job_end(job);
+        gw_in_enter(s, GW_IN_READY);
+        gw_session_reply(s, 454, "4.7.0", "Temporary authentication failure");
+    } else if (job->ok) {
+        gw_auth_succeeded(s, job);
+    } else {
+        gw_auth_failed(s, job);
+    }
+    if (!s->closing) {
+        gw_in_pump(s);
+    }
+}
+
+/* ---- the exchange ---------------------------------------------------- */
+
+/* Acts on what gw_sasl said after the AUTH line or a response line. */
+static void
+gw_auth_progress(struct gw_session *s, struct gw_auth_job *job,
+                 enum gw_sasl_status st, const char *chal)
+{
+    switch (st) {
+    case GW_SASL_CHALLENGE:
+        gw_in_enter(s, GW_IN_AUTH);
+        gw_session_reply(s, 334, "", chal);
+        return;
+    case GW_SASL_DONE:
+        break;
+    case GW_SASL_E_CANCEL:
+        gw_auth_abort(s, 501, "5.0.0", "Authentication cancelled");
+        return;
+    case GW_SASL_E_AUTHZID:
+        gw_auth_failed(s, job);
+        return;
+    default:
+        gw_auth_abort(s, 501, "5.5.2",
+                      "Cannot decode the authentication response");
+        return;
+    }
+    gw_in_enter(s, GW_IN_AUTHWAIT);
+    job->work.data = job;
+    job->in_thread = true;
+    if (uv_queue_work(&s->w->loop, &job->work, gw_auth_check,
+                      gw_auth_after_check) != 0) {
+        job->in_thread = false;
+        gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
+    }
+}
+
+void
+gw_auth_command(struct gw_session *s, const struct gw_cmd *cmd)
+{
+    const struct gw_auth_cfg *a = gw_auth_cfg(s);
+    const uint8_t *p = cmd->args;
+    const uint8_t *end = cmd->args + cmd->args_len;
+    const uint8_t *sp;
+    struct gw_auth_job *job;
+    enum gw_sasl_mech mech;
+    char chal[64];
+    enum gw_sasl_status st;
+
+    if (!a->enabled) {
+        gw_session_reply(s, 502, "5.5.1", "Command not implemented");
+        gw_session_count_error(s);
+        return;
+    }
+    if (!s->esmtp || s->auth_user != NULL) {
+        gw_session_reply(s, 503, "5.5.1",
+                         s->esmtp ? "Already authenticated"
+                                  : "Send EHLO first: AUTH is an extension");
+        gw_session_count_error(s);
+        return;
+    }
+    if (!a->allow_plaintext && !gw_conn_tls_active(&s->client)) {
+        gw_session_reply(s, 538, "5.7.11", "Encryption required for "
+                         "requested authentication mechanism");
+        gw_session_count_error(s);
+        return;
+    }
+    if (a->block_after > 0 && s->w->authfail != NULL &&
+        gw_authfail_count(s->w->authfail, &s->client_sa.sa, gw_now_ms(),
+                          a->block_time_ms) >= a->block_after) {
+        gw_log(GW_LOG_WARN, s->sid, "event=auth result=blocked");
+        gw_session_reply_close(s, 421, "4.7.0", "Too many failed "
+                               "authentication attempts, try again later",
+                               "auth blocked");
+        return;
+    }
+    sp = memchr(p, ' ', cmd->args_len);
+    mech = gw_sasl_mech_parse(p, sp != NULL ? (size_t)(sp - p)
+                                            : cmd->args_len);
+    if (cmd->args_len == 0) {
+        gw_session_reply(s, 501, "5.5.4", "Syntax: AUTH mechanism "
+                         "[initial-response]");
+        gw_session_count_error(s);
+        return;
+    }
+    if (mech == GW_SASL_NONE || (a->mechanisms & GW_SASL_MECH_BIT(mech)) == 0) {
+        gw_session_reply(s, 504, "5.5.4", "Unrecognized authentication type");
+        gw_session_count_error(s);
+        return;
+    }
+    job = gw_calloc(1, sizeof(*job));
+    if (job == NULL) {
+        gw_session_reply(s, 454, "4.7.0", "Temporary authentication failure");
+        return;
+    }
+    job->s = s;
+    job->cfg = s->cfg;
+    gw_config_ref(job->cfg);
+    job->users = a->users;
+    s->auth_job = job;
+    if (sp != NULL) {
+        sp++;
+        st = gw_sasl_start(&job->sasl, mech, sp, (size_t)(end - sp), chal,
+                           sizeof(chal));
+    } else {
+        st = gw_sasl_start(&job->sasl, mech, NULL, 0, chal, sizeof(chal));
+    }
+    gw_auth_progress(s, job, st, chal);
+}
+
+void
+gw_auth_response(struct gw_session *s, const struct gw_line *line,
+                 bool too_long)
+{
+    struct gw_auth_job *job = s->auth_job;
+    char chal[64];
+    enum gw_sasl_status st;
+
+    if (job == NULL) { /* cannot happen: GW_IN_AUTH has a job */
+        gw_in_enter(s, GW_IN_READY);
+        return;
+    }
+    if (too_long) {
+        gw_auth_abort(s, 500, "5.5.6",
+                      "Authentication Exchange line is too long");
+        return;
+    }
+    if ((line->flags & (GW_LINE_NUL | GW_LINE_BARE_CR | GW_LINE_BARE_LF)) !=
+        0) {
+        gw_auth_abort(s, 501, "5.5.2",
+                      "Cannot decode the authentication response");
+        return;
+    }
+    st = gw_sasl_step(&job->sasl, line->p, line->len, chal, sizeof(chal));
+    gw_auth_progress(s, job, st, chal);
+}

@@ -1,0 +1,36 @@
+/*
+ * SMTP AUTH on the client leg (RFC 4954): the AUTH command, the SASL
+ * exchange (gw_sasl.h), the password check off the event loop (crypt(3)
+ * in the libuv thread pool, gw_users.h), the auth policy stage, and the
+ * answers: 235 2.7.0, or 535 5.7.8 after a delay that grows with the
+ * client address's recent failures (gw_authfail.h).
+ *
+ * While an exchange runs the session is in GW_IN_AUTH (a line is the
+ * client's answer, not a command) or GW_IN_AUTHWAIT (the check or the
+ * delay runs; nothing is read). The state lives in a job that outlives
+ * the session if the client goes away mid-check.
+ */
+#ifndef GW_AUTH_H
+#define GW_AUTH_H
+
+#include "gateway/gw_line.h"
+#include "gateway/gw_smtp_parse.h"
+
+struct gw_session;
+
+/* The AUTH mechanisms this session may be offered now (0: none). */
+unsigned gw_auth_offer(const struct gw_session *s);
+
+/* The AUTH command (the dispatcher allows it in READY only). */
+void gw_auth_command(struct gw_session *s, const struct gw_cmd *cmd);
+
+/* One line from the client in GW_IN_AUTH; `too_long`: it was cut. */
+void gw_auth_response(struct gw_session *s, const struct gw_line *line,
+                      bool too_long);
+
+/* The session ends or resets (STARTTLS): drops the exchange in flight
+ * (a running check finishes in its thread and is then discarded) and the
+ * authenticated identity. */
+void gw_auth_reset(struct gw_session *s);
+
+#endif

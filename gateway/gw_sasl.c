@@ -1,0 +1,229 @@
+#include "gateway/gw_sasl.h"
+
+#include <string.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/platform_util.h>
+
+#include "gateway/gw_str.h"
+
+/* RFC 4616 2: authzid, authcid and passwd, two NULs, each at most 255. */
+#define GW_SASL_DECODED_MAX (3 * 255 + 2)
+
+/* LOGIN's challenges, "Username:" and "Password:" in base64. */
+#define GW_SASL_LOGIN_USER "VXNlcm5hbWU6"
+#define GW_SASL_LOGIN_PASS "UGFzc3dvcmQ6"
+
+static bool
+gw_base64_char(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+bool
+gw_base64_decode(uint8_t *dst, size_t cap, size_t *out_len,
+                 const uint8_t *src, size_t len)
+{
+    size_t i;
+    size_t pad = 0;
+
+    *out_len = 0;
+    if (len % 4 != 0) {
+        return false;
+    }
+    if (len > 0 && src[len - 1] == '=') {
+        pad = (len > 1 && src[len - 2] == '=') ? 2 : 1;
+    }
+    for (i = 0; i < len - pad; i++) {
+        if (!gw_base64_char(src[i])) {
+            return false; /* no whitespace, no '=' in the middle */
+        }
+    }
+    if (len == 0) {
+        return true;
+    }
+    return mbedtls_base64_decode(dst, cap, out_len, src, len) == 0;
+}
+
+bool
+gw_base64_encode(char *dst, size_t cap, const uint8_t *src, size_t len)
+{
+    size_t olen = 0;
+
+    if (cap == 0) {
+        return false;
+    }
+    dst[0] = '\0';
+    if (len == 0) {
+        return true;
+    }
+    /* mbedTLS writes the NUL and counts it in cap, not in olen */
+    return mbedtls_base64_encode((unsigned char *)dst, cap, &olen, src, len) ==
+           0;
+}
+
+enum gw_sasl_mech
+gw_sasl_mech_parse(const uint8_t *name, size_t len)
+{
+    if (gw_str_ieq(name, len, "PLAIN")) {
+        return GW_SASL_PLAIN;
+    }
+    if (gw_str_ieq(name, len, "LOGIN")) {
+        return GW_SASL_LOGIN;
+    }
+    return GW_SASL_NONE;
+}
+
+const char *
+gw_sasl_mech_name(enum gw_sasl_mech m)
+{
+    switch (m) {
+    case GW_SASL_PLAIN:
+        return "PLAIN";
+    case GW_SASL_LOGIN:
+        return "LOGIN";
+    default:
+        return "NONE";
+    }
+}
+
+void
+gw_sasl_wipe(struct gw_sasl *x)
+{
+    mbedtls_platform_zeroize(x, sizeof(*x));
+}
+
+void
+gw_sasl_wipe_pass(struct gw_sasl *x)
+{
+    mbedtls_platform_zeroize(x->pass, sizeof(x->pass));
+    x->pass_len = 0;
+}
+
+static void
+gw_sasl_challenge(char *chal, size_t cap, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (n >= cap) {
+        n = cap - 1;
+    }
+    memcpy(chal, text, n);
+    chal[n] = '\0';
+}
+
+/* Copies one credential (1..max octets, no NUL inside) into dst. */
+static bool
+gw_sasl_take(char *dst, size_t max, size_t *dst_len, const uint8_t *p,
+             size_t len)
+{
+    if (len == 0 || len > max || memchr(p, 0, len) != NULL) {
+        return false;
+    }
+    memcpy(dst, p, len);
+    dst[len] = '\0';
+    *dst_len = len;
+    return true;
+}
+
+/* RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd */
+static enum gw_sasl_status
+gw_sasl_plain(struct gw_sasl *x, const uint8_t *msg, size_t len)
+{
+    const uint8_t *nul1 = memchr(msg, 0, len);
+    const uint8_t *nul2;
+    const uint8_t *authcid;
+    size_t zlen;
+
+    if (nul1 == NULL) {
+        return GW_SASL_E_SYNTAX;
+    }
+    zlen = (size_t)(nul1 - msg);
+    authcid = nul1 + 1;
+    nul2 = memchr(authcid, 0, len - zlen - 1);
+    if (nul2 == NULL ||
+        !gw_sasl_take(x->user, GW_SASL_USER_MAX, &x->user_len, authcid,
+                      (size_t)(nul2 - authcid)) ||
+        !gw_sasl_take(x->pass, GW_SASL_PASS_MAX, &x->pass_len, nul2 + 1,
+                      len - (size_t)(nul2 + 1 - msg)) ||
+        zlen > GW_SASL_USER_MAX) {
+        return GW_SASL_E_SYNTAX;
+    }
+    /* Acting as another identity (proxy authorization) is not offered. */
+    if (zlen != 0 && (zlen != x->user_len || memcmp(msg, x->user, zlen) != 0)) {
+        return GW_SASL_E_AUTHZID;
+    }
+    return GW_SASL_DONE;
+}
+
+/* One decoded client message for the current step. */
+static enum gw_sasl_status
+gw_sasl_message(struct gw_sasl *x, const uint8_t *msg, size_t len, char *chal,
+                size_t cap)
+{
+    if (x->mech == GW_SASL_PLAIN) {
+        return gw_sasl_plain(x, msg, len);
+    }
+    if (x->step == 0) { /* LOGIN: the user name */
+        if (!gw_sasl_take(x->user, GW_SASL_USER_MAX, &x->user_len, msg, len)) {
+            return GW_SASL_E_SYNTAX;
+        }
+        x->step = 1;
+        gw_sasl_challenge(chal, cap, GW_SASL_LOGIN_PASS);
+        return GW_SASL_CHALLENGE;
+    }
+    if (!gw_sasl_take(x->pass, GW_SASL_PASS_MAX, &x->pass_len, msg, len)) {
+        return GW_SASL_E_SYNTAX;
+    }
+    return GW_SASL_DONE;
+}
+
+/* Decodes a base64 line ("=" is the empty message in an initial
+ * response) and runs the step; the decoded copy is wiped. */
+static enum gw_sasl_status
+gw_sasl_feed(struct gw_sasl *x, const uint8_t *b64, size_t len, bool initial,
+             char *chal, size_t cap)
+{
+    uint8_t msg[GW_SASL_DECODED_MAX + 3];
+    size_t n = 0;
+    enum gw_sasl_status st;
+
+    if (initial && len == 1 && b64[0] == '=') {
+        len = 0;
+    }
+    if (!gw_base64_decode(msg, sizeof(msg), &n, b64, len)) {
+        mbedtls_platform_zeroize(msg, sizeof(msg));
+        return GW_SASL_E_BASE64;
+    }
+    st = gw_sasl_message(x, msg, n, chal, cap);
+    mbedtls_platform_zeroize(msg, sizeof(msg));
+    return st;
+}
+
+enum gw_sasl_status
+gw_sasl_start(struct gw_sasl *x, enum gw_sasl_mech mech,
+              const uint8_t *initial, size_t initial_len, char *chal,
+              size_t cap)
+{
+    memset(x, 0, sizeof(*x));
+    x->mech = mech;
+    chal[0] = '\0';
+    if (initial != NULL) {
+        return gw_sasl_feed(x, initial, initial_len, true, chal, cap);
+    }
+    gw_sasl_challenge(chal, cap, mech == GW_SASL_LOGIN ? GW_SASL_LOGIN_USER
+                                                       : "");
+    return GW_SASL_CHALLENGE;
+}
+
+enum gw_sasl_status
+gw_sasl_step(struct gw_sasl *x, const uint8_t *line, size_t len, char *chal,
+             size_t cap)
+{
+    chal[0] = '\0';
+    if (len == 1 && line[0] == '*') {
+        return GW_SASL_E_CANCEL; /* RFC 4954 4 */
+    }
+    return gw_sasl_feed(x, line, len, false, chal, cap);
+}

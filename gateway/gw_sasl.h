@@ -1,0 +1,83 @@
+/*
+ * The server side of a SASL exchange (RFC 4422) inside SMTP AUTH
+ * (RFC 4954): PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login).
+ * Pure: base64 lines in, a challenge or the decoded credentials out. The
+ * caller checks the credentials (gw_users.h) and answers 235 or 535.
+ *
+ * Secrets: the password lives only in struct gw_sasl; gw_sasl_wipe()
+ * zeroes it, and every path that ends an exchange must call it.
+ */
+#ifndef GW_SASL_H
+#define GW_SASL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_SASL_USER_MAX 255 /* octets of an authentication identity */
+#define GW_SASL_PASS_MAX 255 /* octets of a password */
+
+enum gw_sasl_mech {
+    GW_SASL_NONE = 0,
+    GW_SASL_PLAIN,
+    GW_SASL_LOGIN,
+    GW_SASL_MECH_COUNT,
+};
+
+#define GW_SASL_MECH_BIT(m) (1u << (m))
+#define GW_SASL_MECHS_DEFAULT                                                  \
+    (GW_SASL_MECH_BIT(GW_SASL_PLAIN) | GW_SASL_MECH_BIT(GW_SASL_LOGIN))
+
+enum gw_sasl_status {
+    GW_SASL_CHALLENGE = 0, /* send "334 <challenge>", read one more line */
+    GW_SASL_DONE,          /* user and pass are set: check them */
+    GW_SASL_E_BASE64,      /* 501 5.5.2: not valid base64 */
+    GW_SASL_E_SYNTAX,      /* 501 5.5.2: decoded, but malformed */
+    GW_SASL_E_CANCEL,      /* 501 5.0.0: the client sent "*" */
+    GW_SASL_E_AUTHZID,     /* 535 5.7.8: asked to act as someone else */
+};
+
+struct gw_sasl {
+    enum gw_sasl_mech mech;
+    unsigned step;
+    char user[GW_SASL_USER_MAX + 1];
+    char pass[GW_SASL_PASS_MAX + 1];
+    size_t user_len;
+    size_t pass_len;
+};
+
+/* The mechanism named `name` (case-insensitive), or GW_SASL_NONE. */
+enum gw_sasl_mech gw_sasl_mech_parse(const uint8_t *name, size_t len);
+/* "PLAIN", "LOGIN" */
+const char *gw_sasl_mech_name(enum gw_sasl_mech m);
+
+/*
+ * Starts an exchange for `mech`. `initial` is the AUTH command's initial
+ * response (base64, or "=" for an empty one), NULL when there was none.
+ * The challenge for GW_SASL_CHALLENGE is written to chal (base64, possibly
+ * empty), NUL-terminated; cap >= 32.
+ */
+enum gw_sasl_status gw_sasl_start(struct gw_sasl *x, enum gw_sasl_mech mech,
+                                  const uint8_t *initial, size_t initial_len,
+                                  char *chal, size_t cap);
+
+/* The client's answer to the last challenge: one line without CRLF. */
+enum gw_sasl_status gw_sasl_step(struct gw_sasl *x, const uint8_t *line,
+                                 size_t len, char *chal, size_t cap);
+
+/* Zeroes the credentials (and the rest of the state). */
+void gw_sasl_wipe(struct gw_sasl *x);
+/* Zeroes the password only (the user name is kept for the log line). */
+void gw_sasl_wipe_pass(struct gw_sasl *x);
+
+/*
+ * Strict base64 (RFC 4648 4, padding required, no whitespace): decodes
+ * src into dst. Returns false when src is not canonical base64 or the
+ * result does not fit cap.
+ */
+bool gw_base64_decode(uint8_t *dst, size_t cap, size_t *out_len,
+                      const uint8_t *src, size_t len);
+/* Encodes src into dst (NUL-terminated). false when it does not fit. */
+bool gw_base64_encode(char *dst, size_t cap, const uint8_t *src, size_t len);
+
+#endif
