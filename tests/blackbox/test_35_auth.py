@@ -1,0 +1,341 @@
+#!/usr/bin/python3
+"""35-auth: SMTP AUTH on the client leg (issue 6).
+
+Real clients (swaks, python smtplib) authenticate with PLAIN and LOGIN over
+STARTTLS and implicit TLS against a users file made by `postern passwd`;
+AUTH is neither offered nor accepted before TLS (538 5.7.11), and a
+listener with auth.required refuses MAIL until AUTH (530 5.7.0); every
+error reply of RFC 4954; wrong credentials get 535 5.7.8 after a delay
+that grows per client address, then 421 (auth.max_failures) and a block
+(auth.block_after); the auth policy stage; the authenticated user in the
+Received header (ESMTPSA) and in the logs, never the password.
+"""
+
+import base64
+import os
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (Client, Postern, Suite, TestFailure, Upstream,  # noqa: E402
+                 check, check_eq, expect)
+
+suite = Suite("test_35_auth")
+S = {}
+
+USERS = {"alice@example.org": "correct horse", "bob": "pw-bob",
+         "carol": "pw-carol"}
+
+
+def certs():
+    if "certs" in S:
+        return S["certs"]
+    d = os.environ.get("POSTERN_TEST_CERTS")
+    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
+        d = tempfile.mkdtemp(prefix="postern-certs-")
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run(["sh", os.path.join(here, "..", "certs",
+                                           "gen-certs.sh"), d],
+                       check=True, capture_output=True)
+    S["certs"] = d
+    return d
+
+
+def port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def passwd(ctx, user, password):
+    r = subprocess.run([ctx.postern_bin, "passwd", user],
+                       input=(password + "\n").encode(), capture_output=True)
+    check_eq(r.returncode, 0, "postern passwd %s: %r" % (user, r.stderr))
+    return r.stdout.decode()
+
+
+CONFIG = """
+listeners:
+  - name: submission
+    address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+    auth:
+      users: "%(users)s"
+      required: true
+      failure_delay: 100ms
+      max_failures: 3
+      block_after: 5
+  - name: smtps
+    address: "127.0.0.1:%(p465)d"
+    tls: implicit
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+    auth:
+      users: "%(users)s"
+      mechanisms: [LOGIN]
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: carol-suspended
+      stage: auth
+      if:
+        - auth_user: carol
+      then: 'reject 535 5.7.8 "Account suspended"'
+"""
+
+
+def start(ctx):
+    if "pp" in S:
+        return S["up"], S["pp"]
+    users = ctx.path("users")
+    with open(users, "w") as f:
+        f.write("# made by postern passwd\n")
+        for u, p in USERS.items():
+            f.write(passwd(ctx, u, p))
+    up = Upstream(ctx)
+    S["p465"] = port()
+    pp = Postern(ctx, opts=["smtp.received_header=on"],
+                 config=CONFIG % {"c": certs(), "up": up.addr,
+                                  "users": users, "p465": S["p465"]})
+    S["up"], S["pp"] = up, pp
+    return up, pp
+
+
+def tls_ctx():
+    c = ssl.create_default_context(cafile=os.path.join(certs(), "ca.crt"))
+    c.check_hostname = False
+    return c
+
+
+def smtp_tls(pp):
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    s.ehlo("client.example")
+    s.starttls(context=tls_ctx())
+    s.ehlo("client.example")
+    return s
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+@suite.case
+def passwd_prints_a_crypt_line(ctx):
+    line = passwd(ctx, "dave@example.org", "s3cret")
+    user, _, h = line.strip().partition(":")
+    check_eq(user, "dave@example.org", "user")
+    check(h.startswith("$") and len(h) > 20, "a crypt hash: %r" % h)
+    r = subprocess.run([ctx.postern_bin, "passwd", "bad:user"],
+                       input=b"x\n", capture_output=True)
+    check_eq(r.returncode, 2, "a ':' in the name is refused")
+    r = subprocess.run([ctx.postern_bin, "passwd", "eve"], input=b"",
+                       capture_output=True)
+    check_eq(r.returncode, 1, "no password read: %r" % r.stderr)
+
+
+@suite.case
+def swaks_plain_and_login_over_starttls(ctx):
+    up, pp = start(ctx)
+    before = len(up.messages())
+    for mech in ("PLAIN", "LOGIN"):
+        r = subprocess.run(
+            ["swaks", "--server", "127.0.0.1:%d" % pp.port, "--tls",
+             "--auth", mech, "--auth-user", "alice@example.org",
+             "--auth-password", "correct horse",
+             "--from", "alice@example.org", "--to", "x@example.net",
+             "--header", "Subject: auth " + mech, "--body", "hi " + mech],
+            capture_output=True, timeout=30)
+        out = r.stdout.decode(errors="replace")
+        check_eq(r.returncode, 0, "swaks --auth %s:\n%s" % (mech, out))
+        check("235 2.7.0" in out, "235 for %s:\n%s" % (mech, out))
+    msgs = up.wait_messages(before + 2)
+    check(b"with ESMTPSA" in msgs[-1]["content"],
+          "Received says ESMTPSA:\n%r" % msgs[-1]["content"][:400])
+    log = pp.log()
+    check('event=auth result=ok mech=LOGIN user="alice@example.org"' in log,
+          "auth logged:\n" + pp.log_tail())
+    check('auth="alice@example.org"' in log, "user on the tx line")
+    check("correct horse" not in log and b64(b"correct horse") not in log,
+          "the password is never logged")
+
+
+@suite.case
+def smtplib_login_over_implicit_tls(ctx):
+    up, pp = start(ctx)
+    before = len(up.messages())
+    s = smtplib.SMTP_SSL("127.0.0.1", S["p465"], timeout=10,
+                         context=tls_ctx())
+    code, msg = s.ehlo("client.example")
+    check(b"AUTH LOGIN" in msg and b"PLAIN" not in msg,
+          "only the configured mechanism: %r" % msg)
+    s.login("bob", "pw-bob")  # smtplib picks LOGIN
+    s.sendmail("bob@example.org", ["x@example.net"], b"Subject: 465\r\n\r\nx\r\n")
+    s.quit()
+    up.wait_messages(before + 1)
+
+
+@suite.case
+def no_auth_before_tls(ctx):
+    up, pp = start(ctx)
+    c = pp.client()
+    r = c.cmd("EHLO client.example", 250)
+    check(b"AUTH" not in r.raw, "AUTH not offered in the clear: %r" % r.raw)
+    c.cmd("AUTH PLAIN " + b64(b"\0bob\0pw-bob"), 538, "5.7.11")
+    c.cmd("MAIL FROM:<bob@example.org>", 530, "5.7.0",
+          text_has="Authentication required")
+    c.cmd("QUIT", 221)
+
+
+@suite.case
+def auth_required_before_mail(ctx):
+    up, pp = start(ctx)
+    s = smtp_tls(pp)
+    check(s.has_extn("auth"), "AUTH offered after TLS")
+    code, msg = s.docmd("MAIL", "FROM:<bob@example.org>")
+    check_eq((code, msg[:5]), (530, b"5.7.0"), "MAIL before AUTH")
+    s.quit()
+
+
+@suite.case
+def rfc4954_error_replies(ctx):
+    up, pp = start(ctx)
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    code, msg = s.docmd("AUTH", "PLAIN")
+    check_eq((code, msg[:5]), (503, b"5.5.1"), "AUTH before EHLO")
+    s.quit()
+    s = smtp_tls(pp)
+    for args, want in [("", (501, b"5.5.4")),
+                       ("CRAM-MD5", (504, b"5.5.4")),
+                       ("PLAIN !!!!", (501, b"5.5.2")),
+                       ("PLAIN " + b64(b"no-nuls"), (501, b"5.5.2"))]:
+        code, msg = s.docmd("AUTH", args)
+        check_eq((code, msg[:5]), want, "AUTH %s" % args)
+    # the empty-challenge form, then a cancel
+    code, msg = s.docmd("AUTH", "PLAIN")
+    check_eq((code, msg), (334, b""), "empty challenge")
+    code, msg = s.docmd("*")
+    check_eq((code, msg[:5]), (501, b"5.0.0"), "cancel")
+    # LOGIN's challenges; the answer to the second is the password
+    code, msg = s.docmd("AUTH", "LOGIN")
+    check_eq((code, msg), (334, b"VXNlcm5hbWU6"), "Username:")
+    code, msg = s.docmd(b64(b"bob"))
+    check_eq((code, msg), (334, b"UGFzc3dvcmQ6"), "Password:")
+    code, msg = s.docmd(b64(b"pw-bob"))
+    check_eq((code, msg[:5]), (235, b"2.7.0"), "LOGIN")
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0bob\0pw-bob"))
+    check_eq((code, msg[:5]), (503, b"5.5.1"), "AUTH twice")
+    code, msg = s.docmd("MAIL", "FROM:<bob@example.org> AUTH=<>")
+    check_eq(code, 250, "MAIL with AUTH=<> (RFC 4954 5): %r" % msg)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0bob\0pw-bob"))
+    check_eq((code, msg[:5]), (503, b"5.5.1"), "AUTH in a transaction")
+    code, msg = s.docmd("MAIL", "FROM:<bob@example.org> AUTH=bad+zz")
+    check_eq(code, 503, "nested MAIL still 503: %r" % msg)
+    s.docmd("RSET")
+    code, msg = s.docmd("MAIL", "FROM:<bob@example.org> AUTH=bad+zz")
+    check_eq((code, msg[:5]), (501, b"5.5.4"), "AUTH= not xtext")
+    s.quit()
+
+
+@suite.case
+def authzid_for_someone_else_is_refused(ctx):
+    up, pp = start(ctx)
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"alice@example.org\0bob\0pw-bob"))
+    check_eq((code, msg[:5]), (535, b"5.7.8"), "acting as alice")
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"bob\0bob\0pw-bob"))
+    check_eq((code, msg[:5]), (235, b"2.7.0"), "authzid = authcid")
+    s.quit()
+
+
+@suite.case
+def policy_auth_stage(ctx):
+    up, pp = start(ctx)
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0carol\0pw-carol"))
+    check_eq((code, msg), (535, b"5.7.8 Account suspended"), "auth rule")
+    code, msg = s.docmd("MAIL", "FROM:<carol@example.org>")
+    check_eq(code, 530, "still not authenticated")
+    s.quit()
+    check('rule="carol-suspended"' in pp.log(), "rule logged:\n" +
+          pp.log_tail())
+
+
+@suite.case
+def wrong_passwords_delay_then_421_then_block(ctx):
+    up, pp = start(ctx)
+    # a fresh client address: the failure table is per address
+    times = []
+    s = smtp_tls(pp)
+    for i, creds in enumerate([b"\0bob\0nope", b"\0nobody\0x"]):
+        t0 = time.monotonic()
+        code, msg = s.docmd("AUTH", "PLAIN " + b64(creds))
+        times.append(time.monotonic() - t0)
+        check_eq((code, msg[:5]), (535, b"5.7.8"), "attempt %d" % (i + 1))
+    # the delay doubles per recent failure of the address (100, 200 ms)
+    check(times[0] >= 0.09 and times[1] >= 0.19,
+          "delays grow: %r" % times)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0bob\0nope"))
+    check_eq((code, msg[:5]), (421, b"4.7.0"), "max_failures=3 per session")
+    try:
+        s.docmd("NOOP")
+        raise TestFailure("the session should be closed after 421")
+    except smtplib.SMTPServerDisconnected:
+        pass
+    # two more failures reach block_after=5 for 127.0.0.1 ...
+    s = smtp_tls(pp)
+    for _ in range(2):
+        code, _ = s.docmd("AUTH", "PLAIN " + b64(b"\0bob\0nope"))
+        check_eq(code, 535, "failure")
+    s.quit()
+    # ... and then even the right password is not tried
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0bob\0pw-bob"))
+    check_eq((code, msg[:5]), (421, b"4.7.0"), "blocked address")
+    log = pp.log()
+    check("event=auth result=blocked" in log, "block logged")
+    check("nope" not in log, "no password in the log")
+    S["blocked"] = True
+
+
+@suite.case
+def client_leaves_during_the_check(ctx):
+    """The check runs in a thread; a client that goes away meanwhile
+    must not crash or leak anything (the ASan run checks the leak)."""
+    up = Upstream(ctx, name="upstream-leave")
+    users = ctx.path("users-leave")
+    with open(users, "w") as f:
+        f.write(passwd(ctx, "bob", "pw-bob"))
+    cfg = CONFIG.replace("users: \"%(users)s\"\n      required",
+                         "users: \"%(users)s\"\n      allow_plaintext: true\n"
+                         "      required")
+    p465 = port()
+    pp = Postern(ctx, name="postern-leave",
+                 config=cfg % {"c": certs(), "up": up.addr, "users": users,
+                               "p465": p465})
+    for creds in (b"\0bob\0pw-bob", b"\0bob\0wrong"):
+        for _ in range(5):
+            c = pp.client()
+            c.ehlo()
+            c.send(("AUTH PLAIN %s\r\n" % b64(creds)).encode())
+            c.close()
+    c = pp.client()
+    c.ehlo()
+    c.cmd("AUTH PLAIN " + b64(b"\0bob\0pw-bob"), 235, "2.7.0")
+    c.cmd("QUIT", 221)
+    pp.check_alive()
+
+
+if __name__ == "__main__":
+    suite.run()
