@@ -7,6 +7,7 @@
 #include "gateway/gw_config.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_str.h"
+#include "gateway/gw_xclient.h"
 
 struct gw_cap_name {
     const char *keyword;
@@ -74,6 +75,12 @@ gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len)
             c->flags |= gw_cap_names[i].flag;
             break;
         }
+    }
+    if (gw_str_ieq(p, klen, "XCLIENT") && klen < len) {
+        c->xclient_attrs = gw_xattr_parse(p + klen, len - klen);
+    }
+    if (gw_str_ieq(p, klen, "XFORWARD") && klen < len) {
+        c->xforward_attrs = gw_xattr_parse(p + klen, len - klen);
     }
     if (gw_str_ieq(p, klen, "SIZE") && klen + 1 < len &&
         gw_str_to_u64(p + klen + 1, len - klen - 1, &v)) {

@@ -44,6 +44,8 @@ struct gw_caps {
     size_t rcptmax;    /* LIMITS RCPTMAX= (offered list only) */
     size_t mailmax;    /* LIMITS MAILMAX= (offered list only) */
     unsigned auth_mechs; /* AUTH: GW_SASL_MECH_BIT set (offered list only) */
+    unsigned xclient_attrs;  /* XCLIENT's attribute names (GW_XATTR_*) */
+    unsigned xforward_attrs; /* XFORWARD's */
     bool known;        /* filled from a real EHLO reply */
 };
 

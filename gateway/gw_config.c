@@ -185,6 +185,11 @@ const struct gw_cfg_key gw_cfg_upstream_keys[] = {
      NULL},
     {"keep_idle", GW_CFG_V_INT, GW_CFG_C_SIZE, GW_CFG_UP_OFF(keep_idle), 0, 0,
      GW_MAX_KEEP_IDLE, NULL},
+    {"xclient", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_UP_OFF(xclient), 0, 0, 1,
+     NULL},
+    {"xforward", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_UP_OFF(xforward), 0, 0,
+     1, NULL},
+    /* last: the TLS keys that are not table keys print right after it */
     {"tls", GW_CFG_V_WORD, GW_CFG_C_UP_TLS, GW_CFG_UP_OFF(tls), GW_UP_TLS_NONE,
      GW_UP_TLS_NONE, GW_UP_TLS_VERIFY, gw_cfg_up_tls_words},
 };

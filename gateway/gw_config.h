@@ -125,6 +125,9 @@ struct gw_upstream_cfg {
     char pins[GW_MAX_PINS][64];    /* key pin_sha256: base64 SPKI hashes */
     size_t npins;
     struct tls_ctx *tls_ctx;       /* built at load when tls != none */
+    bool xclient;                  /* key xclient: send XCLIENT when offered */
+    bool xforward;                 /* key xforward: send XFORWARD when
+                                      offered (and XCLIENT is not used) */
 };
 
 struct gw_limits_cfg {

@@ -607,6 +607,13 @@ gw_in_send_mail(struct gw_session *s)
                "event=8bitmime_downgrade upstream=%s action=pass",
                gw_up_addr(s->up));
     }
+    if (!tx->identified) {
+        tx->identified = true;
+        if (gw_session_identify(s) || !gw_in_up_has_room(s)) {
+            return; /* XCLIENT re-greets, or XFORWARD fills the window:
+                       MAIL goes once the upstream is ready again */
+        }
+    }
     if (bridge.serial) {
         gw_metric_inc(GW_M_bridge_serial_total);
     }

@@ -21,6 +21,24 @@ gw_base64_char(uint8_t c)
            (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
+/* Does encoding (p, n) give back exactly (b64, len)? */
+static bool
+gw_base64_canonical(const uint8_t *b64, size_t len, const uint8_t *p, size_t n)
+{
+    char chunk[5];
+    size_t i;
+
+    for (i = 0; i < n; i += 3) {
+        size_t take = n - i < 3 ? n - i : 3;
+
+        if (!gw_base64_encode(chunk, sizeof(chunk), p + i, take) ||
+            memcmp(chunk, b64 + (i / 3) * 4, 4) != 0) {
+            return false;
+        }
+    }
+    return (n + 2) / 3 * 4 == len;
+}
+
 bool
 gw_base64_decode(uint8_t *dst, size_t cap, size_t *out_len,
                  const uint8_t *src, size_t len)
@@ -43,7 +61,12 @@ gw_base64_decode(uint8_t *dst, size_t cap, size_t *out_len,
     if (len == 0) {
         return true;
     }
-    return mbedtls_base64_decode(dst, cap, out_len, src, len) == 0;
+    if (mbedtls_base64_decode(dst, cap, out_len, src, len) != 0) {
+        return false;
+    }
+    /* mbedTLS ignores the padding bits ("QR==" reads as "QQ=="): only
+     * the canonical encoding of the result is accepted */
+    return gw_base64_canonical(src, len, dst, *out_len);
 }
 
 bool

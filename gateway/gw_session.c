@@ -362,6 +362,25 @@ gw_session_up_ready(struct gw_upstream *u, void *owner)
     gw_in_pump(s);
 }
 
+bool
+gw_session_identify(struct gw_session *s)
+{
+    struct gw_client_identity id;
+    struct sockaddr_storage local;
+    int len = (int)sizeof(local);
+
+    memset(&id, 0, sizeof(id));
+    id.client = &s->client_sa.sa;
+    if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&local, &len) ==
+        0) {
+        id.local = (const struct sockaddr *)&local;
+    }
+    id.helo = s->helo;
+    id.esmtp = s->esmtp;
+    id.login = s->auth_user;
+    return gw_up_identify(s->up, &id);
+}
+
 static void
 gw_session_up_drain(struct gw_upstream *u, void *owner)
 {

@@ -70,6 +70,7 @@ struct gw_tx {
     char refuse_enh[12];
     char refuse_text[256];
     size_t rcpt_limit;      /* policy's set_limit recipients, 0: none */
+    bool identified;        /* XCLIENT/XFORWARD decided for this MAIL */
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
     size_t rcpt_sent;       /* RCPTs relayed */
@@ -159,6 +160,9 @@ void gw_session_reply_close(struct gw_session *s, int code, const char *enh,
 bool gw_session_count_error(struct gw_session *s);
 /* Opens the upstream session if there is none. false on failure. */
 bool gw_session_upstream_open(struct gw_session *s);
+/* Before MAIL: the client's identity to the upstream (gw_up_identify).
+ * true when the upstream must be waited for (XCLIENT). */
+bool gw_session_identify(struct gw_session *s);
 /* Ends the transaction (logs its summary line) and returns to READY. */
 void gw_session_tx_end(struct gw_session *s, const char *outcome,
                        const struct gw_reply *final, int local_code);

@@ -17,6 +17,7 @@
     X(HELO)                                                                    \
     X(STARTTLS)                                                                \
     X(TLS)                                                                     \
+    X(XCLIENT)                                                                 \
     X(READY)                                                                   \
     X(QUIT)
 
@@ -49,6 +50,11 @@ struct gw_upstream {
     bool in_body;           /* between DATA's 354 and the terminator */
     bool in_tx;             /* a MAIL was sent and not yet finished */
     bool tls_failed;        /* an address failed the TLS requirement */
+    bool identified;        /* XCLIENT was sent: this session belongs to
+                               one client (never pooled) */
+    uint64_t ident_hash;    /* of the XCLIENT lines last sent */
+    struct gw_ident_lines *xclient; /* being sent, else NULL */
+    size_t xclient_next;    /* the next line to send */
     char fail_detail[160];  /* why the last address failed, for the log */
     uint64_t started_ms;    /* for the connect latency histogram */
     struct gw_caps caps;
@@ -78,6 +84,9 @@ static void gw_up_setup_failed(struct gw_upstream *u, const char *detail);
 static void gw_up_fail(struct gw_upstream *u, enum gw_up_fail why,
                        const char *detail);
 static void gw_up_arm_timer(struct gw_upstream *u);
+static void gw_up_on_xclient_reply(struct gw_upstream *u,
+                                   const struct gw_reply *r);
+static void gw_up_ready(struct gw_upstream *u);
 static int gw_up_write_line(struct gw_upstream *u, const char *line,
                             size_t len);
 
@@ -126,7 +135,8 @@ bool
 gw_up_is_idle(const struct gw_upstream *u)
 {
     return u->state == GW_UP_READY && u->fifo_count == 0 && !u->in_tx &&
-           !u->in_body && !u->conn.error && !u->conn.closing;
+           !u->in_body && !u->conn.error && !u->conn.closing &&
+           !u->identified;
 }
 
 bool
@@ -286,6 +296,7 @@ gw_up_on_closed(struct gw_conn *c)
         gw_up_connect_next(u);
         return;
     }
+    gw_free(u->xclient);
     gw_config_unref(u->cfg);
     gw_free(u);
 }
@@ -480,13 +491,11 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
         }
         if (r->code == 250) {
             u->caps.known = true;
-            gw_metric_inc(GW_M_upstream_sessions_total);
-            gw_metric_latency(uv_hrtime() / 1000000u - u->started_ms);
-            gw_up_enter(u, GW_UP_READY);
-            gw_up_arm_timer(u);
-            if (u->owner != NULL) {
-                u->ops->on_ready(u, u->owner);
+            if (!u->identified) { /* not the EHLO after XCLIENT */
+                gw_metric_inc(GW_M_upstream_sessions_total);
+                gw_metric_latency(uv_hrtime() / 1000000u - u->started_ms);
             }
+            gw_up_ready(u);
             return;
         }
         if (u->state == GW_UP_EHLO && r->code / 100 == 5) {
@@ -506,11 +515,7 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
                        "addr=%s reason=\"STARTTLS refused (%d)\" tls=may",
                        gw_up_addr(u), r->code);
                 u->caps.known = true;
-                gw_up_enter(u, GW_UP_READY);
-                gw_up_arm_timer(u);
-                if (u->owner != NULL) {
-                    u->ops->on_ready(u, u->owner);
-                }
+                gw_up_ready(u);
                 return;
             }
             gw_up_tls_failed(u, "STARTTLS refused");
@@ -533,6 +538,9 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
         return;
     case GW_UP_TLS:
         break;
+    case GW_UP_XCLIENT:
+        gw_up_on_xclient_reply(u, r);
+        return;
     case GW_UP_READY:
         gw_up_on_tx_reply(u, r);
         return;
@@ -596,9 +604,13 @@ gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
     }
     gw_up_arm_timer(u);
     if (e.internal) {
-        if (r->code / 100 != 2) {
+        if (r->code / 100 != 2 && e.verb == GW_VERB_RSET) {
             gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "RSET refused");
             return;
+        }
+        if (r->code / 100 != 2) { /* XFORWARD: go on without it */
+            gw_log(GW_LOG_WARN, u->sid, "event=upstream_xforward_refused "
+                   "addr=%s code=%d", gw_up_addr(u), r->code);
         }
         /* the owner may have waited for this reply before going on */
         if (u->owner != NULL) {
@@ -760,4 +772,123 @@ gw_up_close(struct gw_upstream *u, bool polite)
         return;
     }
     gw_conn_close(&u->conn);
+}
+
+/* ---- the client's identity (XCLIENT, XFORWARD) ---------------------- */
+
+static void
+gw_up_ready(struct gw_upstream *u)
+{
+    gw_up_enter(u, GW_UP_READY);
+    gw_up_arm_timer(u);
+    if (u->owner != NULL) {
+        u->ops->on_ready(u, u->owner);
+    }
+}
+
+/* FNV-1a over the lines: has this identity been sent already? */
+static uint64_t
+gw_up_ident_hash(const struct gw_ident_lines *x)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t i;
+    const char *p;
+
+    for (i = 0; i < x->n; i++) {
+        for (p = x->line[i]; *p != '\0'; p++) {
+            h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+        }
+        h = (h ^ '\n') * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void
+gw_up_xclient_done(struct gw_upstream *u)
+{
+    gw_free(u->xclient);
+    u->xclient = NULL;
+    u->xclient_next = 0;
+}
+
+/* Each XCLIENT line is answered with a new 220 greeting (Postfix's
+ * XCLIENT_README); after the last, the session starts over with EHLO. */
+static void
+gw_up_on_xclient_reply(struct gw_upstream *u, const struct gw_reply *r)
+{
+    char line[GW_MAX_DOMAIN + 8];
+    const char *next;
+    int n;
+
+    if (gw_up_has_unsolicited(u)) {
+        gw_up_xclient_done(u);
+        gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "data after the XCLIENT reply");
+        return;
+    }
+    if (r->code != 220) {
+        /* not authorised (550), or a syntax the upstream dislikes: the
+         * session goes on as Postern's own, which is what it was */
+        gw_log(GW_LOG_WARN, u->sid, "event=upstream_xclient_refused addr=%s "
+               "code=%d", gw_up_addr(u), r->code);
+        gw_up_xclient_done(u);
+        gw_up_ready(u);
+        return;
+    }
+    u->identified = true;
+    if (u->xclient_next < u->xclient->n) {
+        next = u->xclient->line[u->xclient_next++];
+        gw_up_write_line(u, next, strlen(next));
+        return;
+    }
+    gw_up_xclient_done(u);
+    memset(&u->caps, 0, sizeof(u->caps));
+    n = snprintf(line, sizeof(line), "EHLO %s", u->ucfg->helo_name);
+    gw_up_write_line(u, line, (size_t)n);
+    gw_up_enter(u, GW_UP_EHLO);
+    gw_conn_timeout(&u->conn, u->cfg->timeouts.upstream_mail);
+}
+
+bool
+gw_up_identify(struct gw_upstream *u, const struct gw_client_identity *id)
+{
+    struct gw_ident_lines *x;
+    size_t i;
+    uint64_t h;
+
+    if (u->state != GW_UP_READY || u->fifo_count > 0 || u->in_tx) {
+        return false;
+    }
+    x = gw_calloc(1, sizeof(*x));
+    if (x == NULL) {
+        return false; /* the transaction goes on without the identity */
+    }
+    if (u->ucfg->xclient && gw_caps_has(&u->caps, GW_CAP_XCLIENT) &&
+        gw_ident_build(GW_IDENT_XCLIENT, u->caps.xclient_attrs, id, x)) {
+        h = gw_up_ident_hash(x);
+        if (u->identified && h == u->ident_hash) {
+            gw_free(x);
+            return false; /* this upstream session knows the client */
+        }
+        u->ident_hash = h;
+        u->xclient = x;
+        u->xclient_next = 1;
+        gw_up_write_line(u, x->line[0], strlen(x->line[0]));
+        gw_up_enter(u, GW_UP_XCLIENT);
+        gw_conn_timeout(&u->conn, u->cfg->timeouts.upstream_mail);
+        return true;
+    }
+    if (u->ucfg->xforward && gw_caps_has(&u->caps, GW_CAP_XFORWARD) &&
+        gw_ident_build(GW_IDENT_XFORWARD, u->caps.xforward_attrs, id, x)) {
+        /* answered 250 and kept for the next transaction: our own
+         * commands, in the same FIFO as MAIL (pipelined when allowed) */
+        for (i = 0; i < x->n; i++) {
+            if (u->fifo_count >= u->fifo_cap ||
+                gw_up_write_line(u, x->line[i], strlen(x->line[i])) != 0 ||
+                gw_up_push(u, GW_VERB_UNKNOWN, false, true) != 0) {
+                break;
+            }
+        }
+    }
+    gw_free(x);
+    return false;
 }

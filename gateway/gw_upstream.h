@@ -27,6 +27,7 @@
 #include "gateway/gw_config.h"
 #include "gateway/gw_reply_parse.h"
 #include "gateway/gw_smtp_parse.h"
+#include "gateway/gw_xclient.h"
 
 struct gw_upstream;
 
@@ -91,6 +92,20 @@ size_t gw_up_window(const struct gw_upstream *u);
  */
 int gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
                const char *line, size_t len);
+
+/*
+ * Before a transaction's MAIL: tells the upstream who the client is.
+ * XCLIENT when the block sets xclient and the upstream offers it (only
+ * when this identity was not sent in this upstream session yet): the
+ * upstream greets again and is asked EHLO again, so this returns true and
+ * the owner waits for on_ready. Else XFORWARD when the block sets
+ * xforward and the upstream offers it: queued as our own commands ahead
+ * of MAIL (returns false). A refusal is logged and the session goes on
+ * without the identity. An upstream session that sent XCLIENT is never
+ * pooled for another client.
+ */
+bool gw_up_identify(struct gw_upstream *u,
+                    const struct gw_client_identity *id);
 
 /* The output buffer for message bytes (DATA body), and its flush. */
 struct gw_buf *gw_up_body_out(struct gw_upstream *u);

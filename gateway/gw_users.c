@@ -11,6 +11,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_log.h"
 #include "gateway/gw_sasl.h"
 
 struct gw_user_entry {
@@ -25,6 +26,9 @@ struct gw_users {
     size_t count;
     char dummy[CRYPT_OUTPUT_SIZE];
 };
+
+static void gw_users_why(char *why, size_t cap, const char *fmt, ...)
+    GW_PRINTF(3, 4);
 
 static void
 gw_users_why(char *why, size_t cap, const char *fmt, ...)

@@ -981,6 +981,8 @@ test_print_round_trip(void **state)
     assert_non_null(strstr(text, want));
     assert_non_null(strstr(text, "\n    probe_interval: 5m\n"
                                  "    keep_idle: 0\n"
+                                 "    xclient: false\n"
+                                 "    xforward: false\n"
                                  "    tls: none\n"
                                  "smtp:\n"
                                  "  disable_vrfy: false\n"

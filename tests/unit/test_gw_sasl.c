@@ -32,6 +32,10 @@ test_base64_strict(void **state)
     assert_false(gw_base64_decode(out, sizeof(out), &n, B("Y===")));
     assert_false(gw_base64_decode(out, sizeof(out), &n, B("YQ-_")));
     assert_false(gw_base64_decode(out, sizeof(out), &n, B("YWJj\r\n")));
+    /* non-zero padding bits: not the canonical form of any octets */
+    assert_false(gw_base64_decode(out, sizeof(out), &n, B("QR==")));
+    assert_false(gw_base64_decode(out, sizeof(out), &n, B("QUJ=")));
+    assert_true(gw_base64_decode(out, sizeof(out), &n, B("QUI=")));
     /* does not fit */
     assert_false(gw_base64_decode(out, 2, &n, B("YWJj")));
 }

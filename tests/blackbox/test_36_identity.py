@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""36-identity: the client's identity towards the upstream (issue 6).
+
+XCLIENT (Postfix's XCLIENT_README): sent before MAIL when the upstream
+block sets xclient and the upstream offers it, with only the attributes
+the upstream listed, xtext-encoded; the upstream's new 220 greeting is
+followed by EHLO again; a refusal (550) is logged and mail still flows;
+an upstream session that carried XCLIENT is never handed to another
+client. XFORWARD likewise, before each MAIL, answered 250.
+"""
+
+import base64
+import os
+import smtplib
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Postern, Suite, Upstream, check, check_eq  # noqa: E402
+
+suite = Suite("test_36_identity")
+
+XCLIENT_KW = "XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT"
+
+
+def commands(up, with_mail=True):
+    ss = up.mail_sessions() if with_mail else up.sessions()
+    return [c for s in ss for c in s["commands"]]
+
+
+def send(pp, helo="client.example", n=1):
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    s.command_encoding = "utf-8"  # a HELO with 8-bit octets
+    s.ehlo(helo)
+    for i in range(n):
+        s.sendmail("a@example.org", ["b@example.net"],
+                   b"Subject: id %d\r\n\r\nx\r\n" % i)
+    s.quit()
+
+
+@suite.case
+def xclient_sent_with_offered_attributes(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS PIPELINING, XCLIENT ADDR HELO PROTO "
+                        "LOGIN NAME PORT",
+                        "REPLY UNKNOWN 220 mx.upstream ESMTP (XCLIENT ok)"])
+    pp = Postern(ctx, upstream=up.addr, opts=["upstreams.0.xclient=true",
+                                               "process.workers=1"])
+    send(pp, helo="h\u00e9llo+x.example")
+    up.wait_messages(1)
+    cmds = commands(up)
+    x = [c for c in cmds if c.startswith("XCLIENT")]
+    check_eq(len(x), 1, "one XCLIENT: %r" % cmds)
+    line = x[0]
+    check("ADDR=127.0.0.1 " in line, "ADDR: %r" % line)
+    check(" PORT=" in line and " PROTO=ESMTP" in line, "PORT, PROTO: %r" % line)
+    check(" NAME=[UNAVAILABLE]" in line, "no reverse name: %r" % line)
+    check(" LOGIN=[UNAVAILABLE]" in line, "not authenticated: %r" % line)
+    check("DESTADDR" not in line, "only offered attributes: %r" % line)
+    # '+' and the octets of "é" are xtext-encoded (RFC 3461 4)
+    check(" HELO=h+C3+A9llo+2Bx.example" in line, "HELO as xtext: %r" % line)
+    i = cmds.index(line)
+    check(cmds[i + 1].startswith("EHLO") and cmds[i + 2].startswith("MAIL"),
+          "EHLO again, then MAIL: %r" % cmds)
+
+
+@suite.case
+def xclient_once_per_identity_and_never_pooled(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS PIPELINING, " + XCLIENT_KW,
+                        "REPLY UNKNOWN 220 mx.upstream ESMTP"])
+    pp = Postern(ctx, upstream=up.addr,
+                 opts=["upstreams.0.xclient=true", "upstreams.0.keep_idle=4",
+                       "process.workers=1"])
+    send(pp, n=3)  # three transactions, one identity: one XCLIENT
+    send(pp)       # another client: a new upstream session
+    up.wait_messages(4)
+    ss = up.mail_sessions()
+    check_eq([sum(c.startswith("XCLIENT") for c in s["commands"])
+              for s in ss], [1, 1], "XCLIENT per upstream session")
+    check_eq([sum(c.startswith("MAIL") for c in s["commands"]) for s in ss],
+             [3, 1], "the second client did not reuse the first's session")
+
+
+@suite.case
+def xclient_refused_mail_still_flows(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS " + XCLIENT_KW,
+                        "REPLY UNKNOWN 550 5.7.0 Error: insufficient "
+                        "authorization"])
+    pp = Postern(ctx, upstream=up.addr, opts=["upstreams.0.xclient=true",
+                                               "process.workers=1"])
+    send(pp)
+    up.wait_messages(1)
+    check("event=upstream_xclient_refused" in pp.log() and "code=550" in
+          pp.log(), "refusal logged:\n" + pp.log_tail())
+
+
+@suite.case
+def xclient_not_offered_or_not_enabled(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS PIPELINING",
+                        "REPLY UNKNOWN 220 x"])
+    pp = Postern(ctx, upstream=up.addr, opts=["upstreams.0.xclient=true",
+                                               "process.workers=1"])
+    send(pp)
+    up.set_script(["EHLO_KEYWORDS " + XCLIENT_KW, "REPLY UNKNOWN 220 x"])
+    pp2 = Postern(ctx, name="postern-off", upstream=up.addr,
+                  opts=["process.workers=1"])
+    send(pp2)
+    up.wait_messages(2)
+    check(not any(c.startswith("XCLIENT") for c in commands(up)),
+          "no XCLIENT: %r" % commands(up))
+
+
+@suite.case
+def xforward_before_each_mail(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS PIPELINING, XFORWARD NAME ADDR PROTO "
+                        "HELO SOURCE PORT IDENT",
+                        "REPLY UNKNOWN 250 Ok"])
+    pp = Postern(ctx, upstream=up.addr, opts=["upstreams.0.xforward=true",
+                                               "process.workers=1"])
+    send(pp, n=2)
+    up.wait_messages(2)
+    cmds = commands(up)
+    xf = [i for i, c in enumerate(cmds) if c.startswith("XFORWARD")]
+    check_eq(len(xf), 2, "one XFORWARD per transaction: %r" % cmds)
+    for i in xf:
+        check(cmds[i + 1].startswith("MAIL"), "then MAIL: %r" % cmds)
+        check("ADDR=127.0.0.1" in cmds[i] and "SOURCE=REMOTE" in cmds[i] and
+              "HELO=client.example" in cmds[i], "attributes: %r" % cmds[i])
+        check("LOGIN" not in cmds[i] and "IDENT" not in cmds[i],
+              "only XFORWARD's own attributes: %r" % cmds[i])
+
+
+@suite.case
+def xforward_refused_is_logged(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS XFORWARD NAME ADDR",
+                        "REPLY UNKNOWN 550 5.7.0 not authorized"])
+    pp = Postern(ctx, upstream=up.addr, opts=["upstreams.0.xforward=true",
+                                               "process.workers=1"])
+    send(pp)
+    up.wait_messages(1)
+    check("event=upstream_xforward_refused" in pp.log(),
+          "logged:\n" + pp.log_tail())
+
+
+if __name__ == "__main__":
+    suite.run()
