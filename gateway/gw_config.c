@@ -203,6 +203,8 @@ const struct gw_cfg_key gw_cfg_listener_keys[] = {
      GW_TLS_NONE, GW_TLS_IMPLICIT, gw_cfg_tls_words},
     {"require_tls", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_L_OFF(require_tls), 0,
      0, 1, NULL},
+    {"proxy_protocol", GW_CFG_V_BOOL, GW_CFG_C_BOOL,
+     GW_CFG_L_OFF(proxy_protocol), 0, 0, 1, NULL},
 };
 
 const size_t gw_cfg_nlistener_keys = GW_CFG_NKEYS(gw_cfg_listener_keys);
@@ -740,6 +742,7 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
         } else if (strcmp(m->key, "upstream") == 0) {
             gw_cfg_get_upstream(ctx, cfg, m, path, &l->upstream);
         } else if (strcmp(m->key, "auth") != 0 &&
+                   strcmp(m->key, "proxy_trusted") != 0 &&
                    !gw_cfg_tls_is_key(m->key, false)) {
             gw_cfg_unknown_key(ctx, m, where);
         }
@@ -750,6 +753,7 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
                      "'address'",
                      i);
     }
+    gw_cfg_walk_listener_proxy(ctx, l, i, el);
     gw_cfg_walk_listener_tls(ctx, l, i, el, nerrors);
     gw_cfg_walk_listener_auth(ctx, l, i, gw_cfg_find(el, "auth"), nerrors);
 }

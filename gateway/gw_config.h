@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "gateway/gw_limits.h"
+#include "policy/pol_facts.h"
 
 #define GW_NAME_MAX 64
 #define GW_PATH_MAX 256
@@ -72,6 +73,15 @@ enum gw_up_tls {
 
 struct gw_users;
 
+#define GW_MAX_PROXY_TRUSTED 16
+
+/* A network: address and prefix length (policy's address form). */
+struct gw_net {
+    struct pol_addr addr;
+    unsigned bits;
+    char text[64];      /* as written, for -n */
+};
+
 /* A listener's AUTH (RFC 4954): key auth, a map; absent = no AUTH. */
 struct gw_auth_cfg {
     bool enabled;                 /* the listener has an auth block */
@@ -106,6 +116,12 @@ struct gw_listener_cfg {
     size_t ncerts;
     struct tls_ctx *tls_ctx;       /* built at load when tls != none */
     struct gw_auth_cfg auth;       /* key auth */
+    bool proxy_protocol;           /* key proxy_protocol: a PROXY v1/v2
+                                      header comes first (HAProxy) */
+    /* key proxy_trusted: the networks it may come from (required with
+     * proxy_protocol); others are closed without a greeting */
+    struct gw_net proxy_trusted[GW_MAX_PROXY_TRUSTED];
+    size_t nproxy_trusted;
 };
 
 struct gw_upstream_cfg {

@@ -13,6 +13,7 @@
  *   gw_config_tls.c    the TLS keys of listeners and upstreams: files,
  *                      checks, pins, the contexts of certs/
  *   gw_config_auth.c   the auth block of a listener, its users file
+ *   gw_config_proxy.c  a listener's PROXY protocol keys
  *   gw_config_print.c  the effective configuration as YAML
  */
 #ifndef GW_CONFIG_INTERNAL_H
@@ -281,6 +282,16 @@ void gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l
 void gw_cfg_print_listener_auth(FILE *fp, const struct gw_listener_cfg *l);
 /* Frees the users tables. */
 void gw_cfg_free_auth(struct gw_config *cfg);
+
+/* ---- gw_config_proxy.c: a listener's PROXY protocol ----------------- */
+
+/* proxy_trusted of listener i (after the table key proxy_protocol), and
+ * the rule that each needs the other. */
+void gw_cfg_walk_listener_proxy(struct gw_cfg_ctx *ctx,
+                                struct gw_listener_cfg *l, size_t i,
+                                const struct gw_cfg_node *el);
+/* Writes proxy_trusted when proxy_protocol is on. */
+void gw_cfg_print_listener_proxy(FILE *fp, const struct gw_listener_cfg *l);
 
 /* ---- gw_config_ehlo.c: the ehlo section ----------------------------- */
 

@@ -33,6 +33,7 @@ gw_config_print(const struct gw_config *cfg, FILE *fp)
                 cfg->upstreams[cfg->listeners[i].upstream].name);
         gw_cfg_print_keys(fp, "    ", &cfg->listeners[i], gw_cfg_listener_keys,
                           gw_cfg_nlistener_keys);
+        gw_cfg_print_listener_proxy(fp, &cfg->listeners[i]);
         gw_cfg_print_listener_tls(fp, &cfg->listeners[i]);
         gw_cfg_print_listener_auth(fp, &cfg->listeners[i]);
     }

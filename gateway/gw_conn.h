@@ -117,6 +117,11 @@ size_t gw_conn_pending_out(const struct gw_conn *c);
 struct tls_ctx;
 int gw_conn_start_tls(struct gw_conn *c, struct tls_ctx *ctx,
                       const char *server_name);
+/* Implicit TLS behind a PROXY protocol header: the same as a server, but
+ * the input already buffered (what followed the header: the start of the
+ * ClientHello) is the first ciphertext, not discarded. Nothing may be
+ * waiting to be written. */
+int gw_conn_start_tls_buffered(struct gw_conn *c, struct tls_ctx *ctx);
 
 /* TLS is up (the handshake completed). */
 bool gw_conn_tls_active(const struct gw_conn *c);

@@ -33,6 +33,9 @@ static void gw_conn_tls_pump(struct gw_conn *c);
 static void gw_conn_tls_on_kick(uv_idle_t *h);
 static void gw_conn_tls_fail(struct gw_conn *c, const char *what);
 
+/* Ciphertext that may follow a PROXY header in the same read. */
+#define GW_CONN_TLS_CARRY_MAX 4096
+
 static bool
 gw_conn_tls_begin(struct gw_conn *c)
 {
@@ -86,6 +89,39 @@ gw_conn_start_tls(struct gw_conn *c, struct tls_ctx *ctx,
         return GW_E_IO;
     }
     gw_conn_tls_pump(c);
+    return 0;
+}
+
+int
+gw_conn_start_tls_buffered(struct gw_conn *c, struct tls_ctx *ctx)
+{
+    uint8_t carry[GW_CONN_TLS_CARRY_MAX];
+    size_t n = 0;
+    uint8_t *p = NULL;
+    size_t room = 0;
+    int rc;
+
+    if (gw_buf_is_attached(&c->in)) {
+        n = gw_buf_len(&c->in);
+        if (n > sizeof(carry)) {
+            return GW_E_LIMIT; /* more than a first flight: not TLS */
+        }
+        memcpy(carry, c->in.pos, n);
+    }
+    if (gw_buf_is_attached(&c->out) && gw_buf_len(&c->out) > 0) {
+        return GW_E_INVAL;
+    }
+    rc = gw_conn_start_tls(c, ctx, NULL); /* drops c->in, starts the engine */
+    if (rc != 0 || n == 0) {
+        return rc;
+    }
+    tls_engine_in_reserve(c->tls->engine, &p, &room);
+    if (room < n) {
+        return GW_E_LIMIT;
+    }
+    memcpy(p, carry, n);
+    c->bytes_in -= n; /* counted when they were read */
+    gw_conn_tls_on_cipher(c, n);
     return 0;
 }
 

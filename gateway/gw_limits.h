@@ -101,6 +101,10 @@
 #define GW_DEF_AUTH_BLOCK_TIME (15 * 60 * 1000)
 #define GW_AUTH_FAILURE_SLOTS 4096
 
+/* listeners[].proxy_protocol: the header must arrive this soon after
+ * accept, or the connection is closed (no greeting). */
+#define GW_PROXY_TIMEOUT (5 * 1000)
+
 /* process.workers */
 #define GW_MAX_WORKERS 64
 

@@ -10,6 +10,7 @@
 #include "gateway/gw_clients.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_proxy.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_policy.h"
@@ -29,6 +30,9 @@ static void gw_session_on_tls_ready(struct gw_conn *c);
 static void gw_session_greet(struct gw_session *s);
 static bool gw_session_connect_policy(struct gw_session *s);
 static void gw_session_up_ready(struct gw_upstream *u, void *owner);
+static void gw_session_begin(struct gw_session *s);
+static void gw_session_proxy_wait(struct gw_session *s);
+static void gw_session_proxy_read(struct gw_session *s);
 static void gw_session_up_reply(struct gw_upstream *u, void *owner,
                                 enum gw_verb verb, bool eom,
                                 const struct gw_reply *r);
@@ -69,7 +73,6 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
 {
     struct gw_config *cfg = w->cfg;
     struct gw_session *s;
-    size_t per_client;
 
     s = gw_calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -116,6 +119,23 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
     }
 
     gw_metric_inc(GW_M_connections_total);
+    if (cfg->listeners[listener].proxy_protocol) {
+        gw_session_proxy_wait(s);
+        return;
+    }
+    gw_session_begin(s);
+}
+
+/* After accept (and the PROXY header): limits, TLS, the connect policy,
+ * then the greeting. */
+static void
+gw_session_begin(struct gw_session *s)
+{
+    struct gw_worker *w = s->w;
+    struct gw_config *cfg = s->cfg;
+    size_t listener = s->listener;
+    size_t per_client;
+
     /* Limits count every worker's connections (shared memory). */
     if (gw_shm_sessions(w->shm) > cfg->limits.connections) {
         gw_metric_inc(GW_M_connections_refused_total);
@@ -141,8 +161,9 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         gw_in_enter(s, GW_IN_TLS);
         gw_conn_timeout(&s->client, cfg->timeouts.command);
         gw_conn_want_read(&s->client, true); /* the ClientHello */
-        if (gw_conn_start_tls(&s->client, cfg->listeners[listener].tls_ctx,
-                              NULL) != 0) {
+        if (gw_conn_start_tls_buffered(&s->client,
+                                       cfg->listeners[listener].tls_ctx) !=
+            0) {
             gw_session_close(s, "TLS could not start", false);
         }
         return;
@@ -261,7 +282,98 @@ gw_session_upstream_open(struct gw_session *s)
 static void
 gw_session_on_read(struct gw_conn *c)
 {
-    gw_in_pump(c->owner);
+    struct gw_session *s = c->owner;
+
+    if (s->state == GW_IN_PROXY) {
+        gw_session_proxy_read(s);
+        return;
+    }
+    gw_in_pump(s);
+}
+
+/* ---- the PROXY protocol header (listeners[].proxy_protocol) ---------- */
+
+static bool
+gw_session_proxy_trusted(const struct gw_session *s)
+{
+    const struct gw_listener_cfg *l = &s->cfg->listeners[s->listener];
+    struct pol_addr a;
+    size_t i;
+
+    if (pol_addr_from_sockaddr(&a, &s->client_sa.sa) != 0) {
+        return false;
+    }
+    for (i = 0; i < l->nproxy_trusted; i++) {
+        if (pol_addr_in_net(&a, &l->proxy_trusted[i].addr,
+                            l->proxy_trusted[i].bits)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Only trusted proxies may name the client; the header must come first
+ * and soon. Anything else is closed without a greeting: whoever talks
+ * SMTP here bypassed the proxy. */
+static void
+gw_session_proxy_wait(struct gw_session *s)
+{
+    if (!gw_session_proxy_trusted(s)) {
+        gw_log(GW_LOG_WARN, s->sid, "event=proxy_refused reason=untrusted");
+        gw_session_close(s, "PROXY listener, untrusted peer", false);
+        return;
+    }
+    gw_in_enter(s, GW_IN_PROXY);
+    gw_conn_timeout(&s->client, GW_PROXY_TIMEOUT);
+    gw_conn_want_read(&s->client, true);
+}
+
+/* Copies an AF_INET/AF_INET6 address into one of the session's compact
+ * address unions. */
+static void
+gw_session_copy_sa(void *dst, size_t cap, const struct sockaddr_storage *ss)
+{
+    size_t n = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                        : sizeof(struct sockaddr_in6);
+
+    if ((ss->ss_family == AF_INET || ss->ss_family == AF_INET6) && n <= cap) {
+        memcpy(dst, ss, n);
+    }
+}
+
+static void
+gw_session_proxy_read(struct gw_session *s)
+{
+    struct gw_conn *c = &s->client;
+    struct gw_proxy_header h;
+    char via[80];
+    char addr[80];
+    enum gw_proxy_rc rc;
+
+    if (!gw_buf_is_attached(&c->in)) {
+        return;
+    }
+    rc = gw_proxy_parse(c->in.pos, gw_buf_len(&c->in), &h);
+    if (rc == GW_PROXY_AGAIN) {
+        return; /* bounded by the parser: at most 528 bytes are read */
+    }
+    if (rc != GW_PROXY_OK) {
+        gw_log(GW_LOG_WARN, s->sid, "event=proxy_refused reason=%s",
+               rc == GW_PROXY_E_TOOLONG ? "too_long" : "malformed");
+        gw_session_close(s, "bad PROXY header", false);
+        return;
+    }
+    gw_conn_consume(c, h.consumed);
+    gw_session_client_text(s, via, sizeof(via));
+    if (!h.local) {
+        gw_session_copy_sa(&s->client_sa, sizeof(s->client_sa), &h.src);
+        gw_session_copy_sa(&s->local_sa, sizeof(s->local_sa), &h.dst);
+    }
+    gw_session_client_text(s, addr, sizeof(addr));
+    gw_log(GW_LOG_INFO, s->sid, "event=proxy version=%d client=%s via=%s%s",
+           h.version, addr, via, h.local ? " local=yes" : "");
+    gw_conn_timeout(c, 0);
+    gw_session_begin(s);
 }
 
 static void
@@ -278,6 +390,15 @@ gw_session_on_error(struct gw_conn *c, int err)
 
     if (s->closing) {
         gw_conn_close(c); /* the final flush failed or timed out */
+        return;
+    }
+    if (s->state == GW_IN_PROXY) {
+        /* no greeting before the header: close, say nothing */
+        /* a plain TCP health check just connects and closes: info */
+        gw_log(err == GW_E_TIMEOUT ? GW_LOG_WARN : GW_LOG_INFO, s->sid,
+               "event=proxy_refused reason=%s",
+               err == GW_E_TIMEOUT ? "timeout" : "closed");
+        gw_session_close(s, "no PROXY header", false);
         return;
     }
     if (err == GW_E_TIMEOUT) {
@@ -371,7 +492,9 @@ gw_session_identify(struct gw_session *s)
 
     memset(&id, 0, sizeof(id));
     id.client = &s->client_sa.sa;
-    if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&local, &len) ==
+    if (s->local_sa.sa.sa_family != 0) {
+        id.local = &s->local_sa.sa;
+    } else if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&local, &len) ==
         0) {
         id.local = (const struct sockaddr *)&local;
     }

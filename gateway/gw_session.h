@@ -27,6 +27,7 @@ struct gw_auth_job;
 
 #define GW_IN_STATES(X)                                                        \
     X(CONNECT)  /* greeting not sent yet (upstream connecting first) */       \
+    X(PROXY)    /* waiting for the PROXY protocol header */                   \
     X(GREETED)  /* waiting for EHLO/HELO */                                   \
     X(READY)    /* no transaction */                                          \
     X(MAIL)     /* MAIL given, no RCPT yet */                                 \
@@ -96,6 +97,14 @@ struct gw_session {
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } client_sa;
+
+    /* The address the client connected to, when a PROXY header named it
+     * (else family 0: ask the socket). */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } local_sa;
 
     bool counted;          /* registered in the per-client table */
     struct gw_conn client;

@@ -186,6 +186,23 @@ pol_cidr_parse(const char *p, size_t len, struct pol_addr *a, unsigned *bits,
     return 0;
 }
 
+bool
+pol_addr_in_net(const struct pol_addr *a, const struct pol_addr *net,
+                unsigned bits)
+{
+    unsigned i;
+
+    if (a->family == 0 || a->family != net->family) {
+        return false;
+    }
+    for (i = 0; i < bits; i++) {
+        if (pol_bit(a->bytes, i) != pol_bit(net->bytes, i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- tries -------------------------------------------------------------- */
 
 static unsigned

@@ -385,8 +385,6 @@ int pol_table_lookup(const struct pol_table *t, struct pol_evalctx *ec,
                      const struct pol_entry **hit);
 
 /* CIDR pieces (pol_cidr.c). */
-int pol_cidr_parse(const char *p, size_t len, struct pol_addr *a,
-                   unsigned *bits, const char **why);
 int pol_cidr_insert(struct pol_cc *cc, struct pol_table *t,
                     const struct pol_addr *a, unsigned bits, uint32_t entry,
                     unsigned line, unsigned column);

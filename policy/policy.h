@@ -248,6 +248,14 @@ int pol_counters_conn_close(struct pol_counters *c, const struct pol_addr *a,
 int pol_addr_from_sockaddr(struct pol_addr *a, const struct sockaddr *sa);
 /* Parses "192.0.2.1", "2001:db8::1" or "[2001:db8::1]". 0 or POL_E_INVAL. */
 int pol_addr_parse(struct pol_addr *a, const char *p, size_t len);
+/* "192.0.2.0/24", "2001:db8::/32", "192.0.2.1" (/32): bits beyond the
+ * prefix must be zero; ::ffff:a.b.c.d/n becomes IPv4. 0, or -1 with a
+ * short reason in *why. */
+int pol_cidr_parse(const char *p, size_t len, struct pol_addr *a,
+                   unsigned *bits, const char **why);
+/* Is a inside net/bits (same family)? */
+bool pol_addr_in_net(const struct pol_addr *a, const struct pol_addr *net,
+                     unsigned bits);
 /* Text form (IPv4 dotted, IPv6 RFC 5952) into buf; cap >= 46 is always
  * enough. Returns the length, or 0 when a is absent or cap is too small. */
 size_t pol_addr_format(const struct pol_addr *a, char *buf, size_t cap);

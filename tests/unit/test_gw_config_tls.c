@@ -962,6 +962,7 @@ test_print_round_trip(void **state)
                 "\n    upstream: \"primary\"\n"
                 "    tls: starttls\n"
                 "    require_tls: false\n"
+                "    proxy_protocol: false\n"
                 "    certificates:\n"
                 "      - cert: \"@/server-rsa.crt\"\n"
                 "        key: \"@/server-rsa.key\"\n"
@@ -972,6 +973,7 @@ test_print_round_trip(void **state)
     assert_non_null(strstr(text, "\n    upstream: \"primary\"\n"
                                  "    tls: none\n"
                                  "    require_tls: false\n"
+                                 "    proxy_protocol: false\n"
                                  "upstreams:\n"));
     test_expand(want, sizeof(want),
                 "\n    tls: verify\n"

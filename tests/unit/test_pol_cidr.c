@@ -561,6 +561,36 @@ teardown_dir(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The public prefix test the gateway uses for proxy_trusted. */
+static void
+test_addr_in_net(void **state)
+{
+    struct pol_addr net;
+    struct pol_addr a;
+    unsigned bits;
+    const char *why = NULL;
+
+    (void)state;
+    assert_int_equal(pol_cidr_parse("10.1.0.0/16", 11, &net, &bits, &why), 0);
+    assert_int_equal(bits, 16);
+    assert_int_equal(pol_addr_parse(&a, "10.1.255.3", 10), 0);
+    assert_true(pol_addr_in_net(&a, &net, bits));
+    assert_int_equal(pol_addr_parse(&a, "10.2.0.1", 8), 0);
+    assert_false(pol_addr_in_net(&a, &net, bits));
+    assert_int_equal(pol_addr_parse(&a, "::ffff:10.1.0.9", 15), 0);
+    assert_true(pol_addr_in_net(&a, &net, bits)); /* mapped: IPv4 */
+    assert_int_equal(pol_addr_parse(&a, "2001:db8::1", 11), 0);
+    assert_false(pol_addr_in_net(&a, &net, bits)); /* other family */
+    assert_int_equal(pol_cidr_parse("2001:db8::/32", 13, &net, &bits, &why),
+                     0);
+    assert_true(pol_addr_in_net(&a, &net, bits));
+    assert_int_equal(pol_cidr_parse("0.0.0.0/0", 9, &net, &bits, &why), 0);
+    assert_int_equal(pol_addr_parse(&a, "192.0.2.1", 9), 0);
+    assert_true(pol_addr_in_net(&a, &net, bits));
+    memset(&a, 0, sizeof(a));
+    assert_false(pol_addr_in_net(&a, &net, bits)); /* absent */
+}
+
 int
 main(void)
 {
@@ -570,6 +600,7 @@ main(void)
         cmocka_unit_test(test_cidr_random_vs_linear),
         cmocka_unit_test(test_addr_parse_format),
         cmocka_unit_test(test_addr_from_sockaddr),
+        cmocka_unit_test(test_addr_in_net),
     };
 
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

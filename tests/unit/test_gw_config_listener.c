@@ -1,7 +1,8 @@
 /*
- * The auth block of a listener (gateway/gw_config_auth.c): defaults, the
- * keys, the errors of postern -t with their positions, the TLS rule and
- * its warning, the users file loaded at load time, and postern -n.
+ * A listener's auth block (gateway/gw_config_auth.c): defaults, the keys,
+ * the errors of postern -t with their positions, the TLS rule and its
+ * warning, the users file loaded at load time, and postern -n; and its
+ * PROXY protocol keys (gateway/gw_config_proxy.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +211,62 @@ test_auth_errors(void **state)
                  "bad-users: 1: expected user:hash");
 }
 
+static void
+test_proxy_keys(void **state)
+{
+    struct gw_config_errors errs;
+    struct gw_config *cfg = load("    proxy_protocol: true\n"
+                                 "    proxy_trusted: [10.0.0.0/8, \"::1\", "
+                                 "192.0.2.7]\n",
+                                 &errs);
+    const struct gw_listener_cfg *l;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(cfg);
+    l = &cfg->listeners[0];
+    assert_true(l->proxy_protocol);
+    assert_int_equal(l->nproxy_trusted, 3);
+    assert_int_equal(l->proxy_trusted[0].bits, 8);
+    assert_int_equal(l->proxy_trusted[1].bits, 128);
+    assert_int_equal(l->proxy_trusted[2].bits, 32);
+    fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    gw_config_print(cfg, fp);
+    fclose(fp);
+    assert_non_null(strstr(text, "    proxy_protocol: true\n"
+                                 "    proxy_trusted: [\"10.0.0.0/8\", "
+                                 "\"::1\", \"192.0.2.7\"]\n"));
+    free(text);
+    gw_config_unref(cfg);
+    /* a single network is a list of one */
+    cfg = load("    proxy_protocol: true\n    proxy_trusted: 10.1.2.0/24\n",
+               &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->listeners[0].nproxy_trusted, 1);
+    gw_config_unref(cfg);
+}
+
+static void
+test_proxy_errors(void **state)
+{
+    (void)state;
+    expect_error("    proxy_protocol: true\n",
+                 ":3:21: listeners.0.proxy_protocol: needs proxy_trusted");
+    expect_error("    proxy_trusted: [10.0.0.0/8]\n",
+                 ":3:5: listeners.0.proxy_trusted: without proxy_protocol");
+    expect_error("    proxy_protocol: true\n    proxy_trusted: [10.0.0.1/8]\n",
+                 ":4:21: listeners.0.proxy_trusted.0: '10.0.0.1/8': the "
+                 "address has bits set after the prefix length");
+    expect_error("    proxy_protocol: true\n    proxy_trusted: [nope]\n",
+                 "listeners.0.proxy_trusted.0: 'nope': not an IPv4 or IPv6 "
+                 "address");
+    expect_error("    proxy_protocol: true\n    proxy_trusted: []\n",
+                 "listeners.0.proxy_trusted: expected 1 to 16 networks");
+}
+
 int
 main(void)
 {
@@ -218,6 +275,8 @@ main(void)
         cmocka_unit_test(test_auth_plaintext_with_defaults),
         cmocka_unit_test(test_auth_keys),
         cmocka_unit_test(test_auth_errors),
+        cmocka_unit_test(test_proxy_keys),
+        cmocka_unit_test(test_proxy_errors),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
