@@ -66,6 +66,8 @@ static const char *const gw_cfg_connect_words[] = {"on_mail", "on_connect",
 /* In enum order: the value is the index (enum gw_tls_mode, gw_up_tls). */
 static const char *const gw_cfg_tls_words[] = {"none", "starttls", "implicit",
                                                NULL};
+static const char *const gw_cfg_up_proxy_words[] = {"none", "v1", "v2",
+                                                    NULL};
 static const char *const gw_cfg_up_tls_words[] = {"none", "may", "encrypt",
                                                   "verify", NULL};
 
@@ -189,6 +191,9 @@ const struct gw_cfg_key gw_cfg_upstream_keys[] = {
      NULL},
     {"xforward", GW_CFG_V_BOOL, GW_CFG_C_BOOL, GW_CFG_UP_OFF(xforward), 0, 0,
      1, NULL},
+    {"proxy_protocol", GW_CFG_V_WORD, GW_CFG_C_UP_PROXY,
+     GW_CFG_UP_OFF(proxy_protocol), GW_UP_PROXY_NONE, GW_UP_PROXY_NONE,
+     GW_UP_PROXY_V2, gw_cfg_up_proxy_words},
     /* last: the TLS keys that are not table keys print right after it */
     {"tls", GW_CFG_V_WORD, GW_CFG_C_UP_TLS, GW_CFG_UP_OFF(tls), GW_UP_TLS_NONE,
      GW_UP_TLS_NONE, GW_UP_TLS_VERIFY, gw_cfg_up_tls_words},

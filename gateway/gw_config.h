@@ -100,6 +100,12 @@ struct gw_auth_cfg {
     struct gw_users *users;       /* loaded from users_file */
 };
 
+enum gw_up_proxy {
+    GW_UP_PROXY_NONE = 0, /* no PROXY header to the upstream */
+    GW_UP_PROXY_V1,       /* the text form */
+    GW_UP_PROXY_V2,       /* the binary form */
+};
+
 #define GW_MAX_CERTS 8
 #define GW_MAX_PINS 4
 
@@ -144,6 +150,7 @@ struct gw_upstream_cfg {
     bool xclient;                  /* key xclient: send XCLIENT when offered */
     bool xforward;                 /* key xforward: send XFORWARD when
                                       offered (and XCLIENT is not used) */
+    enum gw_up_proxy proxy_protocol; /* key proxy_protocol: none|v1|v2 */
 };
 
 struct gw_limits_cfg {

@@ -105,6 +105,7 @@ enum gw_cfg_ctype {
     GW_CFG_C_LOG_SINK,
     GW_CFG_C_TLS_MODE, /* enum gw_tls_mode */
     GW_CFG_C_UP_TLS,   /* enum gw_up_tls */
+    GW_CFG_C_UP_PROXY, /* enum gw_up_proxy */
 };
 
 struct gw_cfg_key {

@@ -419,6 +419,9 @@ gw_cfg_store(void *base, const struct gw_cfg_key *k, uint64_t v)
     case GW_CFG_C_UP_TLS:
         *(enum gw_up_tls *)p = (enum gw_up_tls)v;
         break;
+    case GW_CFG_C_UP_PROXY:
+        *(enum gw_up_proxy *)p = (enum gw_up_proxy)v;
+        break;
     case GW_CFG_C_STRING:
         break; /* strings are copied by gw_cfg_set_key */
     }
@@ -452,6 +455,8 @@ gw_cfg_fetch(const void *base, const struct gw_cfg_key *k)
         return (uint64_t) * (const enum gw_tls_mode *)p;
     case GW_CFG_C_UP_TLS:
         return (uint64_t) * (const enum gw_up_tls *)p;
+    case GW_CFG_C_UP_PROXY:
+        return (uint64_t) * (const enum gw_up_proxy *)p;
     case GW_CFG_C_STRING:
         break;
     }

@@ -1,5 +1,6 @@
 #include "gateway/gw_proxy.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -440,4 +441,120 @@ gw_proxy_v2_addrs(const uint8_t *p, enum gw_proxy_v2_fam fam,
     } else {
         out->local = true;
     }
+}
+
+/* ---- writing a header (towards an upstream) ------------------------- */
+
+/* An address as 16 IPv6 bytes (IPv4 mapped) or 4 IPv4 bytes, and its
+ * port; false for another family. */
+struct gw_proxy_end {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t bytes[16];
+    uint16_t port; /* host order */
+};
+
+static bool
+gw_proxy_end_from(const struct sockaddr *sa, struct gw_proxy_end *e)
+{
+    memset(e, 0, sizeof(*e));
+    if (sa == NULL) {
+        return false;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        e->family = AF_INET;
+        memcpy(e->bytes, &in->sin_addr, 4);
+        e->port = ntohs(in->sin_port);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        e->family = AF_INET6;
+        memcpy(e->bytes, &in6->sin6_addr, 16);
+        e->port = ntohs(in6->sin6_port);
+        return true;
+    }
+    return false;
+}
+
+static void
+gw_proxy_end_map6(struct gw_proxy_end *e)
+{
+    uint8_t v4[4];
+
+    if (e->family != AF_INET) {
+        return;
+    }
+    memcpy(v4, e->bytes, 4);
+    memset(e->bytes, 0, 16);
+    e->bytes[10] = 0xff;
+    e->bytes[11] = 0xff;
+    memcpy(e->bytes + 12, v4, 4);
+    e->family = AF_INET6;
+}
+
+static size_t
+gw_proxy_format_v1(char *out, size_t cap, bool known,
+                   const struct gw_proxy_end *s, const struct gw_proxy_end *d)
+{
+    char sa[INET6_ADDRSTRLEN];
+    char da[INET6_ADDRSTRLEN];
+    int n;
+
+    if (!known) {
+        n = snprintf(out, cap, "PROXY UNKNOWN\r\n");
+    } else {
+        inet_ntop(s->family, s->bytes, sa, sizeof(sa));
+        inet_ntop(d->family, d->bytes, da, sizeof(da));
+        n = snprintf(out, cap, "PROXY %s %s %s %u %u\r\n",
+                     s->family == AF_INET ? "TCP4" : "TCP6", sa, da,
+                     (unsigned)s->port, (unsigned)d->port);
+    }
+    return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
+}
+
+static size_t
+gw_proxy_format_v2(uint8_t *out, size_t cap, bool known,
+                   const struct gw_proxy_end *s, const struct gw_proxy_end *d)
+{
+    size_t alen = !known ? 0 : s->family == AF_INET ? 12 : 36;
+    size_t a = s->family == AF_INET ? 4 : 16;
+
+    if (cap < 16 + alen) {
+        return 0;
+    }
+    memcpy(out, gw_proxy_v2_sig, sizeof(gw_proxy_v2_sig));
+    out[12] = known ? 0x21 : 0x20; /* version 2, PROXY or LOCAL */
+    out[13] = !known ? 0x00 : s->family == AF_INET ? 0x11 : 0x21;
+    out[14] = (uint8_t)(alen >> 8);
+    out[15] = (uint8_t)alen;
+    if (known) {
+        memcpy(out + 16, s->bytes, a);
+        memcpy(out + 16 + a, d->bytes, a);
+        out[16 + 2 * a] = (uint8_t)(s->port >> 8);
+        out[17 + 2 * a] = (uint8_t)s->port;
+        out[18 + 2 * a] = (uint8_t)(d->port >> 8);
+        out[19 + 2 * a] = (uint8_t)d->port;
+    }
+    return 16 + alen;
+}
+
+size_t
+gw_proxy_format(uint8_t *out, size_t cap, int version,
+                const struct sockaddr *src, const struct sockaddr *dst)
+{
+    struct gw_proxy_end s;
+    struct gw_proxy_end d;
+    bool known = gw_proxy_end_from(src, &s) && gw_proxy_end_from(dst, &d);
+
+    if (known && s.family != d.family) {
+        gw_proxy_end_map6(&s);
+        gw_proxy_end_map6(&d);
+    }
+    if (version == 1) {
+        return gw_proxy_format_v1((char *)out, cap, known, &s, &d);
+    }
+    return gw_proxy_format_v2(out, cap, known, &s, &d);
 }

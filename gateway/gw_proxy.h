@@ -67,4 +67,16 @@ struct gw_proxy_header {
 enum gw_proxy_rc gw_proxy_parse(const uint8_t *p, size_t len,
                                 struct gw_proxy_header *out);
 
+/*
+ * Writes a header for an upstream (the other direction): version 1 or 2,
+ * the client `src` and the address it connected to `dst`. With src or
+ * dst NULL (or not AF_INET/AF_INET6), "PROXY UNKNOWN" (v1) or LOCAL (v2):
+ * a connection of Postern's own, such as a capability probe. When the
+ * families differ, the IPv4 one is written IPv4-mapped. Returns the
+ * length, or 0 when cap is too small (GW_PROXY_OUT_MAX always fits).
+ */
+#define GW_PROXY_OUT_MAX 108
+size_t gw_proxy_format(uint8_t *out, size_t cap, int version,
+                       const struct sockaddr *src, const struct sockaddr *dst);
+
 #endif

@@ -260,21 +260,45 @@ gw_session_count_error(struct gw_session *s)
 bool
 gw_session_upstream_open(struct gw_session *s)
 {
+    const struct gw_upstream_cfg *ucfg = &s->cfg->upstreams[s->upstream_block];
+    struct sockaddr_storage local;
+
     if (s->up != NULL) {
         return true;
     }
-    s->up = gw_worker_pool_take(s->w, s->cfg,
-                                &s->cfg->upstreams[s->upstream_block]);
+    /* a session that carries a client's PROXY header is that client's */
+    s->up = ucfg->proxy_protocol == GW_UP_PROXY_NONE
+                ? gw_worker_pool_take(s->w, s->cfg, ucfg)
+                : NULL;
     if (s->up != NULL) {
         gw_up_set_owner(s->up, &gw_session_up_ops, s, s->sid);
         gw_log(GW_LOG_DEBUG, s->sid, "event=upstream_reused addr=%s",
                gw_up_addr(s->up));
         return true;
     }
-    s->up = gw_up_new(&s->w->loop, s->cfg,
-                      &s->cfg->upstreams[s->upstream_block],
-                      &gw_session_up_ops, s, s->sid);
+    s->up = gw_up_new(&s->w->loop, s->cfg, ucfg, &gw_session_up_ops, s,
+                      s->sid);
+    if (s->up != NULL && ucfg->proxy_protocol != GW_UP_PROXY_NONE) {
+        gw_up_set_client(s->up, &s->client_sa.sa,
+                         gw_session_local_addr(s, &local));
+    }
     return s->up != NULL;
+}
+
+const struct sockaddr *
+gw_session_local_addr(const struct gw_session *s,
+                      struct sockaddr_storage *buf)
+{
+    int len = (int)sizeof(*buf);
+
+    if (s->local_sa.sa.sa_family != 0) {
+        return &s->local_sa.sa;
+    }
+    if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)buf, &len) ==
+        0) {
+        return (const struct sockaddr *)buf;
+    }
+    return NULL;
 }
 
 /* --- client conn callbacks --- */
@@ -488,16 +512,10 @@ gw_session_identify(struct gw_session *s)
 {
     struct gw_client_identity id;
     struct sockaddr_storage local;
-    int len = (int)sizeof(local);
 
     memset(&id, 0, sizeof(id));
     id.client = &s->client_sa.sa;
-    if (s->local_sa.sa.sa_family != 0) {
-        id.local = &s->local_sa.sa;
-    } else if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&local, &len) ==
-        0) {
-        id.local = (const struct sockaddr *)&local;
-    }
+    id.local = gw_session_local_addr(s, &local);
     id.helo = s->helo;
     id.esmtp = s->esmtp;
     id.login = s->auth_user;

@@ -169,6 +169,10 @@ void gw_session_reply_close(struct gw_session *s, int code, const char *enh,
 bool gw_session_count_error(struct gw_session *s);
 /* Opens the upstream session if there is none. false on failure. */
 bool gw_session_upstream_open(struct gw_session *s);
+/* The address the client connected to: the PROXY header's, else the
+ * socket's (buf holds it), or NULL. */
+const struct sockaddr *gw_session_local_addr(const struct gw_session *s,
+                                             struct sockaddr_storage *buf);
 /* Before MAIL: the client's identity to the upstream (gw_up_identify).
  * true when the upstream must be waited for (XCLIENT). */
 bool gw_session_identify(struct gw_session *s);

@@ -7,6 +7,7 @@
 #include "gateway/gw_conn.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_proxy.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_str.h"
 
@@ -54,6 +55,9 @@ struct gw_upstream {
                                one client (never pooled) */
     uint64_t ident_hash;    /* of the XCLIENT lines last sent */
     struct gw_ident_lines *xclient; /* being sent, else NULL */
+    uint8_t proxy_hdr[GW_PROXY_OUT_MAX]; /* the client's PROXY header */
+    size_t proxy_len;       /* 0: none set (a LOCAL one if the block
+                               sends PROXY headers) */
     size_t xclient_next;    /* the next line to send */
     char fail_detail[160];  /* why the last address failed, for the log */
     uint64_t started_ms;    /* for the connect latency histogram */
@@ -87,6 +91,7 @@ static void gw_up_arm_timer(struct gw_upstream *u);
 static void gw_up_on_xclient_reply(struct gw_upstream *u,
                                    const struct gw_reply *r);
 static void gw_up_ready(struct gw_upstream *u);
+static bool gw_up_send_proxy(struct gw_upstream *u);
 static int gw_up_write_line(struct gw_upstream *u, const char *line,
                             size_t len);
 
@@ -243,9 +248,47 @@ gw_up_on_connect(struct gw_conn *c, int status)
         gw_up_setup_failed(u, detail);
         return;
     }
+    if (u->ucfg->proxy_protocol != GW_UP_PROXY_NONE && !gw_up_send_proxy(u)) {
+        gw_up_setup_failed(u, "cannot write the PROXY header");
+        return;
+    }
     gw_up_enter(u, GW_UP_BANNER);
     gw_conn_timeout(c, u->cfg->timeouts.upstream_greeting);
     gw_conn_want_read(c, true);
+}
+
+/* The PROXY header goes before any SMTP byte: the client's, or LOCAL /
+ * UNKNOWN for a connection of Postern's own (a capability probe). */
+static bool
+gw_up_send_proxy(struct gw_upstream *u)
+{
+    int version = u->ucfg->proxy_protocol == GW_UP_PROXY_V1 ? 1 : 2;
+    struct gw_buf *b = gw_conn_out(&u->conn);
+    uint8_t local[GW_PROXY_OUT_MAX];
+    const uint8_t *p = u->proxy_hdr;
+    size_t n = u->proxy_len;
+
+    if (n == 0) {
+        p = local;
+        n = gw_proxy_format(local, sizeof(local), version, NULL, NULL);
+    }
+    if (b == NULL || n == 0 || gw_buf_space(b) < n) {
+        return false;
+    }
+    gw_buf_append(b, p, n);
+    gw_conn_flush(&u->conn);
+    return true;
+}
+
+void
+gw_up_set_client(struct gw_upstream *u, const struct sockaddr *src,
+                 const struct sockaddr *dst)
+{
+    int version = u->ucfg->proxy_protocol == GW_UP_PROXY_V1 ? 1 : 2;
+
+    u->proxy_len = gw_proxy_format(u->proxy_hdr, sizeof(u->proxy_hdr),
+                                   version, src, dst);
+    u->identified = true; /* never pooled for another client */
 }
 
 /*

@@ -94,6 +94,15 @@ int gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
                const char *line, size_t len);
 
 /*
+ * For a block with proxy_protocol: the client whose PROXY header opens the
+ * connection (call right after gw_up_new, before it connects). Without
+ * it such a block gets a LOCAL (v2) or UNKNOWN (v1) header. The session
+ * then belongs to this client: it is never pooled.
+ */
+void gw_up_set_client(struct gw_upstream *u, const struct sockaddr *src,
+                      const struct sockaddr *dst);
+
+/*
  * Before a transaction's MAIL: tells the upstream who the client is.
  * XCLIENT when the block sets xclient and the upstream offers it (only
  * when this identity was not sent in this upstream session yet): the

@@ -94,7 +94,7 @@ def bdat_bridged_to_data_for_legacy_upstream(ctx):
     m = up.wait_messages(1)[0]
     check_eq(m["content"], part1 + part2 + b"\r\n",
              "content (DATA needs a final CRLF)")
-    check(b"DATA" in [x.encode() for x in up.sessions()[-1]["commands"]],
+    check(b"DATA" in [x.encode() for x in up.mail_sessions()[-1]["commands"]],
           "the upstream got DATA")
 
 
@@ -110,7 +110,7 @@ def bdat_rechunked_for_chunking_upstream(ctx):
     check_eq(m["content"], body.replace(b"bare\nlf", b"bare\r\nlf"),
              "content (bare LF normalised)")
     check(m.get("bdat"), "went as BDAT to the CHUNKING upstream")
-    cmds = up.sessions()[-1]["commands"]
+    cmds = up.mail_sessions()[-1]["commands"]
     check("DATA" not in cmds, "no DATA to a CHUNKING upstream: %s" % cmds)
     check(cmds[-1] == "BDAT 0 LAST" or cmds[-1].endswith(" LAST"),
           "last chunk marked LAST: %s" % cmds[-3:])
@@ -129,7 +129,7 @@ def binarymime_passes_bytes_untouched(ctx):
     expect(bdat(c, body, last=True), 250)
     m = up.wait_messages(1)[0]
     check_eq(m["content"], body, "binary content untouched")
-    check("BODY=BINARYMIME" in " ".join(up.sessions()[-1]["commands"]),
+    check("BODY=BINARYMIME" in " ".join(up.mail_sessions()[-1]["commands"]),
           "BODY=BINARYMIME relayed")
     # in front of a legacy upstream BINARYMIME is not offered at all
     up2, pp2 = start(ctx)
@@ -254,7 +254,7 @@ def dsn_passed_only_when_the_upstream_has_it(ctx):
           "ORCPT=rfc822;b@example.net", 250)
     c.cmd("RCPT TO:<c@example.net> NOTIFY=bogus", 501, "5.5.4")
     c.cmd("RSET", 250)
-    cmds = up.sessions()[-1]["commands"]
+    cmds = up.mail_sessions()[-1]["commands"]
     check("MAIL FROM:<a@example.org> RET=HDRS ENVID=ID+2B1" in cmds, cmds)
     check("RCPT TO:<b@example.net> NOTIFY=FAILURE,DELAY "
           "ORCPT=rfc822;b@example.net" in cmds, cmds)
@@ -273,7 +273,7 @@ def smtputf8_only_when_the_upstream_has_it(ctx):
     c.cmd(b"MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8", 250)
     c.cmd(b"RCPT TO:<\xc3\xa9@example.net>", 250)
     c.cmd("RSET", 250)
-    cmds = [x.encode("latin-1") for x in up.sessions()[-1]["commands"]]
+    cmds = [x.encode("latin-1") for x in up.mail_sessions()[-1]["commands"]]
     check(b"MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8" in cmds, cmds)
     up2, pp2 = start(ctx)
     c2 = pp2.client()
@@ -292,7 +292,7 @@ def eightbit_towards_a_7bit_upstream(ctx):
     c.cmd("DATA", 354)
     c.send(b"caf\xc3\xa9\r\n.\r\n")
     expect(c.reply(), 250)
-    check("MAIL FROM:<a@example.org>" in up.sessions()[-1]["commands"],
+    check("MAIL FROM:<a@example.org>" in up.mail_sessions()[-1]["commands"],
           "BODY=8BITMIME not sent to a 7-bit upstream")
     up2, pp2 = start(ctx, opts=["ehlo.eightbit=reject"])
     c2 = pp2.client()

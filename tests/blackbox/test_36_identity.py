@@ -6,7 +6,10 @@ block sets xclient and the upstream offers it, with only the attributes
 the upstream listed, xtext-encoded; the upstream's new 220 greeting is
 followed by EHLO again; a refusal (550) is logged and mail still flows;
 an upstream session that carried XCLIENT is never handed to another
-client. XFORWARD likewise, before each MAIL, answered 250.
+client. XFORWARD likewise, before each MAIL, answered 250. The PROXY
+protocol towards the upstream (v1 and v2): the client's header opens each
+client's upstream connection, a capability probe sends LOCAL/UNKNOWN, and
+such a connection is never handed to another client.
 """
 
 import base64
@@ -139,6 +142,40 @@ def xforward_refused_is_logged(ctx):
     up.wait_messages(1)
     check("event=upstream_xforward_refused" in pp.log(),
           "logged:\n" + pp.log_tail())
+
+
+@suite.case
+def proxy_protocol_v1_and_v2_to_the_upstream(ctx):
+    for version in ("v1", "v2"):
+        up = Upstream(ctx, ["PROXY_PROTOCOL", "EHLO_KEYWORDS PIPELINING"],
+                      name="upstream-proxy-" + version)
+        pp = Postern(ctx, name="postern-proxy-" + version, upstream=up.addr,
+                     opts=["upstreams.0.proxy_protocol=" + version,
+                           "upstreams.0.keep_idle=4", "process.workers=1"])
+        send(pp)
+        send(pp)
+        up.wait_messages(2)
+        ss = up.sessions()
+        probes = [s for s in ss if not any(c.startswith("MAIL")
+                                            for c in s["commands"])]
+        mails = up.mail_sessions()
+        check_eq(len(mails), 2, "%s: one upstream connection per client "
+                 "(never pooled)" % version)
+        check(probes, "%s: the capability probe connected" % version)
+        if version == "v1":
+            check_eq(probes[0]["proxy"], "PROXY UNKNOWN\r\n", "probe header")
+            for s in mails:
+                check(s["proxy"].startswith("PROXY TCP4 127.0.0.1 127.0.0.1 ")
+                      and s["proxy"].endswith(" %d\r\n" % pp.port),
+                      "client header: %r" % s["proxy"])
+        else:
+            sig = "0d0a0d0a000d0a515549540a"
+            check_eq(probes[0]["proxy"], sig + "20000000", "probe: LOCAL")
+            for s in mails:
+                h = s["proxy"]
+                check(h.startswith(sig + "2111000c" + "7f000001" + "7f000001")
+                      and h.endswith("%04x" % pp.port),
+                      "client header: %r" % h)
 
 
 if __name__ == "__main__":

@@ -985,6 +985,7 @@ test_print_round_trip(void **state)
                                  "    keep_idle: 0\n"
                                  "    xclient: false\n"
                                  "    xforward: false\n"
+                                 "    proxy_protocol: none\n"
                                  "    tls: none\n"
                                  "smtp:\n"
                                  "  disable_vrfy: false\n"

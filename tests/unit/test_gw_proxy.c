@@ -630,6 +630,67 @@ test_first_byte(void **state)
     assert_int_equal(test_parse("EHLO x", 6, &h), GW_PROXY_E_INVALID);
 }
 
+/* Writing a header for an upstream: exact v1 text, and every header
+ * written reads back with the same addresses. */
+static void
+test_format_round_trip(void **state)
+{
+    struct sockaddr_in c4;
+    struct sockaddr_in l4;
+    struct sockaddr_in6 c6;
+    struct gw_proxy_header h;
+    uint8_t out[GW_PROXY_OUT_MAX];
+    size_t n;
+    int v;
+
+    (void)state;
+    memset(&c4, 0, sizeof(c4));
+    c4.sin_family = AF_INET;
+    c4.sin_port = htons(40000);
+    inet_pton(AF_INET, "192.0.2.7", &c4.sin_addr);
+    l4 = c4;
+    l4.sin_port = htons(25);
+    inet_pton(AF_INET, "198.51.100.1", &l4.sin_addr);
+    n = gw_proxy_format(out, sizeof(out), 1, (struct sockaddr *)&c4,
+                        (struct sockaddr *)&l4);
+    assert_int_equal(n, 44);
+    assert_memory_equal(out, "PROXY TCP4 192.0.2.7 198.51.100.1 40000 25\r\n",
+                        n);
+    for (v = 1; v <= 2; v++) {
+        n = gw_proxy_format(out, sizeof(out), v, (struct sockaddr *)&c4,
+                            (struct sockaddr *)&l4);
+        assert_int_equal(gw_proxy_parse(out, n, &h), GW_PROXY_OK);
+        assert_int_equal(h.consumed, n);
+        assert_int_equal(h.version, v);
+        assert_false(h.local);
+        assert_memory_equal(&h.src, &c4, sizeof(c4));
+        assert_memory_equal(&h.dst, &l4, sizeof(l4));
+        /* unknown: UNKNOWN / LOCAL */
+        n = gw_proxy_format(out, sizeof(out), v, NULL, NULL);
+        assert_int_equal(gw_proxy_parse(out, n, &h), GW_PROXY_OK);
+        assert_true(h.local);
+        /* mixed families: both as IPv6, the IPv4 one mapped */
+        memset(&c6, 0, sizeof(c6));
+        c6.sin6_family = AF_INET6;
+        c6.sin6_port = htons(1234);
+        inet_pton(AF_INET6, "2001:db8::5", &c6.sin6_addr);
+        n = gw_proxy_format(out, sizeof(out), v, (struct sockaddr *)&c6,
+                            (struct sockaddr *)&l4);
+        assert_int_equal(gw_proxy_parse(out, n, &h), GW_PROXY_OK);
+        assert_int_equal(h.src.ss_family, AF_INET6);
+        assert_int_equal(h.dst.ss_family, AF_INET6);
+        assert_int_equal(ntohs(((struct sockaddr_in6 *)&h.dst)->sin6_port), 25);
+        assert_int_equal(
+            ((struct sockaddr_in6 *)&h.dst)->sin6_addr.s6_addr[11], 0xff);
+    }
+    assert_int_equal(gw_proxy_format(out, 10, 1, (struct sockaddr *)&c4,
+                                     (struct sockaddr *)&l4),
+                     0);
+    assert_int_equal(gw_proxy_format(out, 20, 2, (struct sockaddr *)&c4,
+                                     (struct sockaddr *)&l4),
+                     0);
+}
+
 int
 main(void)
 {
@@ -647,6 +708,7 @@ main(void)
         cmocka_unit_test(test_v2_invalid),
         cmocka_unit_test(test_v2_length_bound),
         cmocka_unit_test(test_first_byte),
+        cmocka_unit_test(test_format_round_trip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

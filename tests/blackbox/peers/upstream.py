@@ -47,6 +47,9 @@ escapes \\r \\n \\t \\\\ \\xHH, and a reply with no CRLF gets one):
                                   smuggling (strict default: only
                                   CRLF.CRLF)
     RECORD_BODY off               do not write message files (counts only)
+    PROXY_PROTOCOL                read a PROXY v1/v2 header before the
+                                  greeting; recorded as "proxy" (v1: the
+                                  line; v2: hex) in the session file
 
 BDAT (RFC 3030) is understood whenever it arrives; offer CHUNKING with
 EHLO_KEYWORDS to make a modern upstream. The message file of a BDAT
@@ -130,6 +133,7 @@ class Script:
         self.close_during_data = None
         self.lenient_eod = False
         self.record_body = True
+        self.proxy_protocol = False
         if path and os.path.exists(path):
             with open(path, encoding="latin-1") as f:
                 for line in f:
@@ -176,6 +180,8 @@ class Script:
             self.delay[stage.upper()] = float(secs)
         elif word == "LENIENT_EOD":
             self.lenient_eod = True
+        elif word == "PROXY_PROTOCOL":
+            self.proxy_protocol = True
         elif word == "RECORD_BODY":
             self.record_body = rest.lower() not in ("off", "no", "0", "false")
         else:
@@ -373,7 +379,25 @@ class Session:
             except Exception:
                 pass
 
+    async def read_proxy(self):
+        """The PROXY header (v1 line or v2 block), or None on EOF."""
+        # v1 may be shorter than v2's 16-byte header ("PROXY UNKNOWN\r\n")
+        while len(self.buf) < 16 and not (self.buf.startswith(b"PROXY") and
+                                          b"\n" in self.buf):
+            if not await self.fill():
+                return None
+        if self.buf.startswith(b"\r\n\r\n\x00\r\nQUIT\n"):
+            n = 16 + int.from_bytes(self.buf[14:16], "big")
+            data = await self.read_exact(n)
+            return data.hex() if data is not None else None
+        line = await self.readline()
+        return line.decode("latin-1") if line is not None else None
+
     async def session(self):
+        if self.script.proxy_protocol:
+            self.info["proxy"] = await self.read_proxy()
+            if self.info["proxy"] is None:
+                return
         if self.hold("GREETING"):
             await self.do_hold("GREETING")
         await self.reply("GREETING", DEFAULT_REPLIES["GREETING"])
