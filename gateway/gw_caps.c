@@ -60,6 +60,33 @@ gw_caps_flag(const char *keyword)
     return 0;
 }
 
+/* The mechanisms Postern knows in "PLAIN LOGIN CRAM-MD5" (also the old
+ * "AUTH=LOGIN PLAIN" form). */
+static unsigned
+gw_caps_auth_mechs(const uint8_t *p, size_t len)
+{
+    unsigned mechs = 0;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t start;
+        enum gw_sasl_mech m;
+
+        while (i < len && p[i] == ' ') {
+            i++;
+        }
+        start = i;
+        while (i < len && p[i] != ' ') {
+            i++;
+        }
+        m = gw_sasl_mech_parse(p + start, i - start);
+        if (m != GW_SASL_NONE) {
+            mechs |= GW_SASL_MECH_BIT(m);
+        }
+    }
+    return mechs;
+}
+
 void
 gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len)
 {
@@ -75,6 +102,9 @@ gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len)
             c->flags |= gw_cap_names[i].flag;
             break;
         }
+    }
+    if (gw_str_ieq(p, klen, "AUTH") && klen < len) {
+        c->auth_mechs |= gw_caps_auth_mechs(p + klen + 1, len - klen - 1);
     }
     if (gw_str_ieq(p, klen, "XCLIENT") && klen < len) {
         c->xclient_attrs = gw_xattr_parse(p + klen, len - klen);

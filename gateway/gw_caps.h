@@ -43,7 +43,8 @@ struct gw_caps {
     uint64_t size_max; /* SIZE parameter; 0 = none given (no limit) */
     size_t rcptmax;    /* LIMITS RCPTMAX= (offered list only) */
     size_t mailmax;    /* LIMITS MAILMAX= (offered list only) */
-    unsigned auth_mechs; /* AUTH: GW_SASL_MECH_BIT set (offered list only) */
+    unsigned auth_mechs; /* AUTH: GW_SASL_MECH_BIT set (offered to the
+                            client; for an upstream, what it lists) */
     unsigned xclient_attrs;  /* XCLIENT's attribute names (GW_XATTR_*) */
     unsigned xforward_attrs; /* XFORWARD's */
     bool known;        /* filled from a real EHLO reply */

@@ -665,6 +665,8 @@ gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
             addrs = m;
         } else if (strcmp(m->key, "helo_name") == 0) {
             gw_cfg_get_helo(ctx, m, path, u->helo_name, sizeof(u->helo_name));
+        } else if (strcmp(m->key, "auth") == 0) {
+            gw_cfg_walk_upstream_auth(ctx, u, i, m);
         } else if (!gw_cfg_tls_is_key(m->key, true)) {
             gw_cfg_unknown_key(ctx, m, where);
         }
@@ -679,6 +681,7 @@ gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
         gw_cfg_walk_addrs(ctx, u, addrs, path);
     }
     gw_cfg_walk_upstream_tls(ctx, u, i, el, nerrors);
+    gw_cfg_check_upstream_auth(ctx, u, i, gw_cfg_find(el, "auth"));
 }
 
 /* One "host:port" string, or a list of 1..GW_MAX_UPSTREAM_ADDRS of them. */

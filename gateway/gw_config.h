@@ -100,6 +100,17 @@ struct gw_auth_cfg {
     struct gw_users *users;       /* loaded from users_file */
 };
 
+/* An upstream's AUTH (key auth): Postern logs in with fixed credentials. */
+struct gw_up_auth_cfg {
+    bool enabled;                    /* the block has an auth map */
+    char user[256];                  /* auth.user */
+    char password_file[GW_PATH_MAX]; /* auth.password_file: its first line */
+    char password[256];              /* read from password_file at load */
+    unsigned mechanism;              /* auth.mechanism: enum gw_sasl_mech
+                                        (PLAIN or LOGIN) */
+    bool allow_plaintext;            /* auth.allow_plaintext: without TLS */
+};
+
 enum gw_up_proxy {
     GW_UP_PROXY_NONE = 0, /* no PROXY header to the upstream */
     GW_UP_PROXY_V1,       /* the text form */
@@ -151,6 +162,7 @@ struct gw_upstream_cfg {
     bool xforward;                 /* key xforward: send XFORWARD when
                                       offered (and XCLIENT is not used) */
     enum gw_up_proxy proxy_protocol; /* key proxy_protocol: none|v1|v2 */
+    struct gw_up_auth_cfg auth;    /* key auth */
 };
 
 struct gw_limits_cfg {

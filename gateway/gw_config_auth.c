@@ -2,9 +2,13 @@
  * The auth block of a listener (RFC 4954 AUTH): its keys, the checks that
  * tie it to the listener's TLS, the users file (loaded here, so a broken
  * file fails `postern -t` and a reload keeps the old one), and its part
- * of `postern -n`.
+ * of `postern -n`. And an upstream's auth block: the credentials Postern
+ * logs in with (the password is read from a file, never printed).
  */
+#include <errno.h>
 #include <string.h>
+
+#include <mbedtls/platform_util.h>
 
 #include "gateway/gw_config_internal.h"
 #include "gateway/gw_sasl.h"
@@ -174,4 +178,158 @@ gw_cfg_free_auth(struct gw_config *cfg)
         gw_users_free(cfg->listeners[i].auth.users);
         cfg->listeners[i].auth.users = NULL;
     }
+    for (i = 0; i < cfg->nupstreams; i++) {
+        mbedtls_platform_zeroize(cfg->upstreams[i].auth.password,
+                                 sizeof(cfg->upstreams[i].auth.password));
+    }
+}
+
+/* ---- an upstream's credentials ---------------------------------------- */
+
+/* The first line of the file, without its newline: 1..255 octets, no
+ * control characters. */
+static void
+gw_cfg_read_password(struct gw_cfg_ctx *ctx, struct gw_up_auth_cfg *a,
+                     const struct gw_cfg_node *n, const char *path)
+{
+    char buf[sizeof(a->password) + 2];
+    FILE *fp = fopen(a->password_file, "r");
+    size_t len;
+    size_t k;
+
+    if (fp == NULL) {
+        gw_cfg_error(ctx, &n->pos, "%s: %s: cannot open: %s", path,
+                     a->password_file, strerror(errno));
+        return;
+    }
+    if (fgets(buf, sizeof(buf), fp) == NULL) {
+        buf[0] = '\0';
+    }
+    fclose(fp);
+    len = strcspn(buf, "\r\n");
+    buf[len] = '\0';
+    for (k = 0; k < len && (unsigned char)buf[k] >= 0x20; k++) {
+    }
+    if (len == 0 || len >= sizeof(a->password) || k != len) {
+        gw_cfg_error(ctx, &n->pos, "%s: %s: the first line must be the "
+                     "password, 1 to %zu octets without control characters",
+                     path, a->password_file, sizeof(a->password) - 1);
+    } else {
+        memcpy(a->password, buf, len + 1);
+    }
+    mbedtls_platform_zeroize(buf, sizeof(buf));
+}
+
+void
+gw_cfg_walk_upstream_auth(struct gw_cfg_ctx *ctx, struct gw_upstream_cfg *u,
+                          size_t i, const struct gw_cfg_node *n)
+{
+    struct gw_up_auth_cfg *a = &u->auth;
+    const struct gw_cfg_node *m;
+    const struct gw_cfg_node *pw = NULL;
+    char path[GW_CFG_PATH_MAX];
+    char where[GW_CFG_PATH_MAX];
+    char q[GW_CFG_QUOTE_MAX];
+    const char *s;
+
+    memset(a, 0, sizeof(*a));
+    a->mechanism = GW_SASL_PLAIN;
+    (void)gw_cfg_fmt(path, sizeof(path), "upstreams.%zu.auth", i);
+    if (n->kind != GW_CFG_MAP) {
+        gw_cfg_error(ctx, &n->pos, "%s: expected a map (user, password_file, "
+                     "mechanism), got %s", path, gw_cfg_kind_name(n));
+        return;
+    }
+    (void)gw_cfg_fmt(where, sizeof(where), "in %s", path);
+    for (m = n->child; m != NULL; m = m->next) {
+        (void)gw_cfg_fmt(path, sizeof(path), "upstreams.%zu.auth.%s", i,
+                         m->key);
+        if (strcmp(m->key, "user") == 0) {
+            s = gw_cfg_scalar(ctx, m, path, "a user name");
+            if (s != NULL && (strlen(s) == 0 || strlen(s) >= sizeof(a->user) ||
+                              strpbrk(s, "\r\n") != NULL)) {
+                gw_cfg_error(ctx, &m->pos, "%s: 1 to %zu octets", path,
+                             sizeof(a->user) - 1);
+            } else if (s != NULL) {
+                memcpy(a->user, s, strlen(s) + 1);
+            }
+        } else if (strcmp(m->key, "password_file") == 0) {
+            if (gw_cfg_get_path(ctx, m, path, false, a->password_file,
+                                sizeof(a->password_file))) {
+                pw = m;
+            }
+        } else if (strcmp(m->key, "mechanism") == 0) {
+            s = gw_cfg_scalar(ctx, m, path, "PLAIN or LOGIN");
+            a->mechanism = s != NULL ? (unsigned)gw_sasl_mech_parse(
+                                           (const uint8_t *)s, strlen(s))
+                                     : GW_SASL_PLAIN;
+            if (s != NULL && a->mechanism == GW_SASL_NONE) {
+                gw_cfg_quote(q, sizeof(q), s);
+                gw_cfg_error(ctx, &m->pos, "%s: %s: expected PLAIN or LOGIN",
+                             path, q);
+                a->mechanism = GW_SASL_PLAIN;
+            }
+        } else if (strcmp(m->key, "allow_plaintext") == 0) {
+            static const struct gw_cfg_key k = {
+                "allow_plaintext", GW_CFG_V_BOOL, GW_CFG_C_BOOL,
+                offsetof(struct gw_up_auth_cfg, allow_plaintext), 0, 0, 1,
+                NULL};
+
+            gw_cfg_set_key(ctx, a, &k, m, path);
+        } else {
+            gw_cfg_unknown_key(ctx, m, where);
+        }
+    }
+    if (a->user[0] == '\0' || pw == NULL) {
+        gw_cfg_error(ctx, &n->pos, "upstreams.%zu.auth: needs user and "
+                     "password_file", i);
+        return;
+    }
+    (void)gw_cfg_fmt(path, sizeof(path), "upstreams.%zu.auth.password_file",
+                     i);
+    gw_cfg_read_password(ctx, a, pw, path);
+    a->enabled = true;
+}
+
+void
+gw_cfg_check_upstream_auth(struct gw_cfg_ctx *ctx,
+                           const struct gw_upstream_cfg *u, size_t i,
+                           const struct gw_cfg_node *n)
+{
+    if (!u->auth.enabled || n == NULL) {
+        return;
+    }
+    if ((u->tls == GW_UP_TLS_NONE || u->tls == GW_UP_TLS_MAY) &&
+        !u->auth.allow_plaintext) {
+        gw_cfg_error(ctx, &n->kpos, "upstreams.%zu.auth: needs tls: encrypt "
+                     "or verify (or auth.allow_plaintext: true, which sends "
+                     "the password in the clear)", i);
+    } else if (u->auth.allow_plaintext && u->tls != GW_UP_TLS_ENCRYPT &&
+               u->tls != GW_UP_TLS_VERIFY) {
+        gw_cfg_warn(ctx, &n->kpos, "upstreams.%zu.auth.allow_plaintext: the "
+                    "password may cross the network in the clear", i);
+    }
+}
+
+void
+gw_cfg_print_upstream_auth(FILE *fp, const struct gw_upstream_cfg *u)
+{
+    const struct gw_up_auth_cfg *a = &u->auth;
+
+    if (!a->enabled) {
+        return;
+    }
+    /* user names and paths were checked: no '"' or control characters in
+     * paths; a user name is escaped the YAML way for '"' and '\\' */
+    fprintf(fp, "    auth:\n      user: \"");
+    for (const char *p = a->user; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            fputc('\\', fp);
+        }
+        fputc(*p, fp);
+    }
+    fprintf(fp, "\"\n      password_file: \"%s\"\n      mechanism: %s\n"
+            "      allow_plaintext: %s\n", a->password_file,
+            gw_sasl_mech_name((enum gw_sasl_mech)a->mechanism),
+            a->allow_plaintext ? "true" : "false");
 }

@@ -281,8 +281,19 @@ void gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l
                                size_t nerrors_before);
 /* Writes "auth:" at block indentation when the listener has one. */
 void gw_cfg_print_listener_auth(FILE *fp, const struct gw_listener_cfg *l);
-/* Frees the users tables. */
+/* Frees the users tables and wipes the upstream passwords. */
 void gw_cfg_free_auth(struct gw_config *cfg);
+/* Upstream i's auth map (n): user, password_file (read here), mechanism,
+ * allow_plaintext. */
+void gw_cfg_walk_upstream_auth(struct gw_cfg_ctx *ctx,
+                               struct gw_upstream_cfg *u, size_t i,
+                               const struct gw_cfg_node *n);
+/* After the upstream's tls is known: AUTH needs it unless allowed. */
+void gw_cfg_check_upstream_auth(struct gw_cfg_ctx *ctx,
+                                const struct gw_upstream_cfg *u, size_t i,
+                                const struct gw_cfg_node *n);
+/* Writes an upstream's "auth:" (never the password). */
+void gw_cfg_print_upstream_auth(FILE *fp, const struct gw_upstream_cfg *u);
 
 /* ---- gw_config_proxy.c: a listener's PROXY protocol ----------------- */
 

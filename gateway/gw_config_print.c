@@ -48,6 +48,7 @@ gw_config_print(const struct gw_config *cfg, FILE *fp)
         gw_cfg_print_keys(fp, "    ", &cfg->upstreams[i], gw_cfg_upstream_keys,
                           gw_cfg_nupstream_keys);
         gw_cfg_print_upstream_tls(fp, &cfg->upstreams[i]);
+        gw_cfg_print_upstream_auth(fp, &cfg->upstreams[i]);
     }
     for (i = 0; i < gw_cfg_nsections; i++) {
         fprintf(fp, "%s:\n", gw_cfg_sections[i].name);

@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "gateway/gw_alloc.h"
 #include "gateway/gw_conn.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_proxy.h"
+#include "gateway/gw_sasl.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_str.h"
 
@@ -18,6 +21,7 @@
     X(HELO)                                                                    \
     X(STARTTLS)                                                                \
     X(TLS)                                                                     \
+    X(AUTH)                                                                    \
     X(XCLIENT)                                                                 \
     X(READY)                                                                   \
     X(QUIT)
@@ -59,6 +63,10 @@ struct gw_upstream {
     size_t proxy_len;       /* 0: none set (a LOCAL one if the block
                                sends PROXY headers) */
     size_t xclient_next;    /* the next line to send */
+    bool authed;            /* AUTH succeeded on this connection */
+    bool xclient_done;      /* the upstream took XCLIENT: it speaks for
+                               the client now, no AUTH of our own */
+    unsigned auth_step;     /* LOGIN: 0 user sent next, 1 password next */
     char fail_detail[160];  /* why the last address failed, for the log */
     uint64_t started_ms;    /* for the connect latency histogram */
     struct gw_caps caps;
@@ -92,6 +100,9 @@ static void gw_up_on_xclient_reply(struct gw_upstream *u,
                                    const struct gw_reply *r);
 static void gw_up_ready(struct gw_upstream *u);
 static bool gw_up_send_proxy(struct gw_upstream *u);
+static void gw_up_login(struct gw_upstream *u);
+static void gw_up_on_auth_reply(struct gw_upstream *u,
+                                const struct gw_reply *r);
 static int gw_up_write_line(struct gw_upstream *u, const char *line,
                             size_t len);
 
@@ -538,7 +549,7 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
                 gw_metric_inc(GW_M_upstream_sessions_total);
                 gw_metric_latency(uv_hrtime() / 1000000u - u->started_ms);
             }
-            gw_up_ready(u);
+            gw_up_login(u);
             return;
         }
         if (u->state == GW_UP_EHLO && r->code / 100 == 5) {
@@ -558,7 +569,7 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
                        "addr=%s reason=\"STARTTLS refused (%d)\" tls=may",
                        gw_up_addr(u), r->code);
                 u->caps.known = true;
-                gw_up_ready(u);
+                gw_up_login(u);
                 return;
             }
             gw_up_tls_failed(u, "STARTTLS refused");
@@ -583,6 +594,9 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
         break;
     case GW_UP_XCLIENT:
         gw_up_on_xclient_reply(u, r);
+        return;
+    case GW_UP_AUTH:
+        gw_up_on_auth_reply(u, r);
         return;
     case GW_UP_READY:
         gw_up_on_tx_reply(u, r);
@@ -878,6 +892,7 @@ gw_up_on_xclient_reply(struct gw_upstream *u, const struct gw_reply *r)
         return;
     }
     u->identified = true;
+    u->xclient_done = true;
     if (u->xclient_next < u->xclient->n) {
         next = u->xclient->line[u->xclient_next++];
         gw_up_write_line(u, next, strlen(next));
@@ -934,4 +949,119 @@ gw_up_identify(struct gw_upstream *u, const struct gw_client_identity *id)
     }
     gw_free(x);
     return false;
+}
+
+/* ---- AUTH with the block's credentials (upstreams[].auth) ------------ */
+
+/* Writes a line that carries a secret: never in the trace log. */
+static int
+gw_up_write_secret(struct gw_upstream *u, const char *line, size_t len)
+{
+    struct gw_buf *b = gw_conn_out(&u->conn);
+
+    if (b == NULL || gw_buf_space(b) < len + 2) {
+        return GW_E_LIMIT;
+    }
+    gw_buf_append(b, line, len);
+    gw_buf_append(b, "\r\n", 2);
+    if (gw_log_enabled(GW_LOG_TRACE)) {
+        gw_log(GW_LOG_TRACE, u->sid, "event=upstream_send line=\"(AUTH "
+               "credentials, not logged)\"");
+    }
+    gw_conn_flush(&u->conn);
+    return 0;
+}
+
+/* The base64 of `msg` as a line, prefixed; wiped after it is written. */
+static int
+gw_up_send_b64(struct gw_upstream *u, const char *prefix, const uint8_t *msg,
+               size_t len)
+{
+    char line[2 * 1024];
+    size_t plen = strlen(prefix);
+    int rc = GW_E_LIMIT;
+
+    memcpy(line, prefix, plen);
+    if (gw_base64_encode(line + plen, sizeof(line) - plen, msg, len)) {
+        rc = gw_up_write_secret(u, line, strlen(line));
+    }
+    mbedtls_platform_zeroize(line, sizeof(line));
+    return rc;
+}
+
+/* After EHLO: log in when the block has credentials (once per
+ * connection; not again after XCLIENT), else ready. */
+static void
+gw_up_login(struct gw_upstream *u)
+{
+    const struct gw_up_auth_cfg *a = &u->ucfg->auth;
+    uint8_t msg[2 + sizeof(a->user) + sizeof(a->password)];
+    size_t ul = strlen(a->user);
+    size_t pl = strlen(a->password);
+    int rc;
+
+    if (!a->enabled || u->authed || u->xclient_done) {
+        gw_up_ready(u);
+        return;
+    }
+    if (!gw_conn_tls_active(&u->conn) && !a->allow_plaintext) {
+        gw_up_setup_failed(u, "AUTH needs TLS, and TLS is not up");
+        return;
+    }
+    if (!gw_caps_has(&u->caps, GW_CAP_AUTH) ||
+        (u->caps.auth_mechs & GW_SASL_MECH_BIT(a->mechanism)) == 0) {
+        gw_up_setup_failed(u, a->mechanism == GW_SASL_LOGIN
+                                  ? "AUTH LOGIN not offered"
+                                  : "AUTH PLAIN not offered");
+        return;
+    }
+    u->auth_step = 0;
+    if (a->mechanism == GW_SASL_LOGIN) {
+        rc = gw_up_write_line(u, "AUTH LOGIN", 10);
+    } else {
+        /* RFC 4616: NUL user NUL password, with the initial response */
+        msg[0] = 0;
+        memcpy(msg + 1, a->user, ul);
+        msg[1 + ul] = 0;
+        memcpy(msg + 2 + ul, a->password, pl);
+        rc = gw_up_send_b64(u, "AUTH PLAIN ", msg, 2 + ul + pl);
+        mbedtls_platform_zeroize(msg, sizeof(msg));
+    }
+    if (rc != 0) {
+        gw_up_setup_failed(u, "cannot send AUTH");
+        return;
+    }
+    gw_up_enter(u, GW_UP_AUTH);
+    gw_conn_timeout(&u->conn, u->cfg->timeouts.upstream_mail);
+}
+
+static void
+gw_up_on_auth_reply(struct gw_upstream *u, const struct gw_reply *r)
+{
+    const struct gw_up_auth_cfg *a = &u->ucfg->auth;
+    char detail[64];
+
+    if (gw_up_has_unsolicited(u)) {
+        gw_up_setup_failed(u, "data after the AUTH reply");
+        return;
+    }
+    if (r->code == 235) {
+        u->authed = true;
+        gw_log(GW_LOG_DEBUG, u->sid, "event=upstream_auth addr=%s mech=%s",
+               gw_up_addr(u), gw_sasl_mech_name((enum gw_sasl_mech)a->mechanism));
+        gw_up_ready(u);
+        return;
+    }
+    if (r->code == 334 && a->mechanism == GW_SASL_LOGIN && u->auth_step < 2) {
+        const char *v = u->auth_step == 0 ? a->user : a->password;
+
+        u->auth_step++;
+        if (gw_up_send_b64(u, "", (const uint8_t *)v, strlen(v)) != 0) {
+            gw_up_setup_failed(u, "cannot send AUTH");
+        }
+        return;
+    }
+    /* 535 (wrong credentials), 454, 5xx: this address cannot be used */
+    snprintf(detail, sizeof(detail), "AUTH refused (%d)", r->code);
+    gw_up_setup_failed(u, detail);
 }

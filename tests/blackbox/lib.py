@@ -395,12 +395,13 @@ class Upstream:
 class AiosmtpdUpstream:
     """peers/aiosmtpd_upstream.py: a recording upstream on aiosmtpd."""
 
-    def __init__(self, ctx, name="aiosmtpd", tls_args=()):
+    def __init__(self, ctx, name="aiosmtpd", tls_args=(), args=()):
         self.ctx = ctx
         self.dir = ctx.mkdir(name)
         self.log_path = os.path.join(self.dir, "aiosmtpd.log")
         self.proc = spawn([PYTHON, os.path.join(PEERS, "aiosmtpd_upstream.py"),
-                           "--dir", self.dir] + list(tls_args), self.log_path)
+                           "--dir", self.dir] + list(tls_args) + list(args),
+                          self.log_path)
         ctx.upstreams.append(self)
         port_file = os.path.join(self.dir, "port")
         deadline = time.time() + 10

@@ -9,7 +9,10 @@ an upstream session that carried XCLIENT is never handed to another
 client. XFORWARD likewise, before each MAIL, answered 250. The PROXY
 protocol towards the upstream (v1 and v2): the client's header opens each
 client's upstream connection, a capability probe sends LOCAL/UNKNOWN, and
-such a connection is never handed to another client.
+such a connection is never handed to another client. AUTH towards the
+upstream with fixed credentials (PLAIN and LOGIN, over STARTTLS, against
+aiosmtpd): accepted, refused (451 and logged, the password never), and
+refused by `postern -t` without TLS.
 """
 
 import base64
@@ -19,7 +22,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Postern, Suite, Upstream, check, check_eq  # noqa: E402
+from lib import (AiosmtpdUpstream, Postern, Suite, Upstream,  # noqa: E402
+                 check, check_eq)
 
 suite = Suite("test_36_identity")
 
@@ -176,6 +180,84 @@ def proxy_protocol_v1_and_v2_to_the_upstream(ctx):
                 check(h.startswith(sig + "2111000c" + "7f000001" + "7f000001")
                       and h.endswith("%04x" % pp.port),
                       "client header: %r" % h)
+
+
+def certs():
+    d = os.environ.get("POSTERN_TEST_CERTS")
+    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="postern-certs-")
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run(["sh", os.path.join(here, "..", "certs",
+                                           "gen-certs.sh"), d],
+                       check=True, capture_output=True)
+    return d
+
+
+def auth_upstream(ctx, name):
+    c = certs()
+    return AiosmtpdUpstream(ctx, name=name,
+                            tls_args=["--cert", os.path.join(c, "server-rsa.crt"),
+                                      "--key", os.path.join(c, "server-rsa.key")],
+                            args=["--auth", "relay@example.org:s3cret pw"])
+
+
+def auth_opts(ctx, mech, password="s3cret pw"):
+    pwfile = ctx.path("upstream-password-%s" % mech)
+    with open(pwfile, "w") as f:
+        f.write(password + "\n")
+    return ["upstreams.0.tls=encrypt", "upstreams.0.auth.user=relay@example.org",
+            "upstreams.0.auth.password_file=" + pwfile,
+            "upstreams.0.auth.mechanism=" + mech, "process.workers=1",
+            "log.level=trace"]
+
+
+@suite.case
+def upstream_auth_plain_and_login(ctx):
+    for mech in ("PLAIN", "LOGIN"):
+        up = auth_upstream(ctx, "aiosmtpd-auth-" + mech)
+        pp = Postern(ctx, name="postern-auth-" + mech, upstream=up.addr,
+                     opts=auth_opts(ctx, mech))
+        send(pp)
+        m = up.wait_messages(1)[0]
+        check_eq(m["auth"], "relay@example.org", "%s: logged in" % mech)
+        check(m["tls"], "%s: over TLS" % mech)
+        log = pp.log()
+        check("s3cret" not in log and "czNjcmV0" not in log,
+              "%s: the password is not in the trace log" % mech)
+        check("AUTH credentials, not logged" in log, "redacted trace line")
+
+
+@suite.case
+def upstream_auth_refused(ctx):
+    up = auth_upstream(ctx, "aiosmtpd-auth-bad")
+    pp = Postern(ctx, name="postern-auth-bad", upstream=up.addr,
+                 opts=auth_opts(ctx, "PLAIN", password="wrong"))
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    s.ehlo("client.example")
+    try:
+        s.sendmail("a@example.org", ["b@example.net"], b"Subject: x\r\n\r\nx\r\n")
+        raise AssertionError("the message should be refused")
+    except smtplib.SMTPSenderRefused as e:
+        check_eq(e.smtp_code // 100, 4, "a temporary failure: %r" % (e,))
+    s.quit()
+    check('error="AUTH refused (535)"' in pp.log(), "logged:\n" + pp.log_tail())
+    check_eq(len(up.messages()), 0, "nothing delivered")
+
+
+@suite.case
+def upstream_auth_needs_tls(ctx):
+    pwfile = ctx.path("pw")
+    with open(pwfile, "w") as f:
+        f.write("x\n")
+    r = subprocess.run([ctx.postern_bin, "--listen", "127.0.0.1:2525",
+                        "--upstream", "127.0.0.1:2526", "-t",
+                        "-o", "upstreams.0.auth.user=u",
+                        "-o", "upstreams.0.auth.password_file=" + pwfile],
+                       capture_output=True)
+    out = r.stdout.decode() + r.stderr.decode()
+    check(r.returncode != 0 and "upstreams.0.auth: needs tls: encrypt or "
+          "verify" in out, "refused without TLS: %r" % out)
 
 
 if __name__ == "__main__":

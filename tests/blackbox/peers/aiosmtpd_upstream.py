@@ -6,9 +6,12 @@ relaying against, beside the scripted peers/upstream.py.
 Usage:
     aiosmtpd_upstream.py --dir DIR [--host 127.0.0.1] [--port 0]
                          [--cert FILE --key FILE [--require-tls]]
+                         [--auth USER:PASSWORD]
 
 With --cert/--key it offers STARTTLS (and with --require-tls refuses
-MAIL before it), for the upstream TLS modes.
+MAIL before it), for the upstream TLS modes. With --auth it offers AUTH
+PLAIN LOGIN (over TLS only when --cert is given), requires it before
+MAIL, and records the login in each message's JSON ("auth").
 
 Writes DIR/port once it listens; for message N, DIR/msg-N.eml (the
 content as aiosmtpd received it, dot-unstuffed, bytes) and DIR/msg-N.json
@@ -21,7 +24,7 @@ import json
 import os
 import ssl
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Recorder:
@@ -40,6 +43,8 @@ class Recorder:
             "mail_options": list(envelope.mail_options),
             "helo": session.host_name,
             "tls": session.ssl is not None,
+            "auth": session.auth_data.decode("utf-8", "replace")
+            if isinstance(session.auth_data, bytes) else None,
         }
         with open(base + ".json.tmp", "w") as f:
             json.dump(meta, f)
@@ -55,6 +60,7 @@ async def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--require-tls", action="store_true")
+    ap.add_argument("--auth")
     args = ap.parse_args()
     tls = None
     if args.cert:
@@ -63,10 +69,23 @@ async def main():
     os.makedirs(args.dir, exist_ok=True)
     handler = Recorder(args.dir)
     loop = asyncio.get_running_loop()
+    auth = {}
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+
+        def authenticator(server, session, envelope, mechanism, data):
+            ok = (data.login == user.encode() and
+                  data.password == password.encode())
+            return AuthResult(success=ok, handled=False,
+                              auth_data=data.login if ok else None)
+
+        auth = {"authenticator": authenticator, "auth_required": True,
+                "auth_require_tls": tls is not None}
     server = await loop.create_server(
         lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=False,
                      hostname="aiosmtpd.test", data_size_limit=64 << 20,
-                     tls_context=tls, require_starttls=args.require_tls),
+                     tls_context=tls, require_starttls=args.require_tls,
+                     **auth),
         args.host, args.port)
     port = server.sockets[0].getsockname()[1]
     tmp = os.path.join(args.dir, "port.tmp")
