@@ -41,6 +41,7 @@ static void *gw_cfg_walk_list(struct gw_cfg_ctx *ctx,
                               size_t elem_size, size_t *count);
 static void gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
                                  size_t i, const struct gw_cfg_node *el);
+static bool gw_cfg_is_field_name(const char *s);
 static void gw_cfg_walk_addrs(struct gw_cfg_ctx *ctx, struct gw_upstream_cfg *u,
                               const struct gw_cfg_node *n, const char *path);
 static void gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
@@ -68,6 +69,7 @@ static const char *const gw_cfg_tls_words[] = {"none", "starttls", "implicit",
                                                NULL};
 static const char *const gw_cfg_up_proxy_words[] = {"none", "v1", "v2",
                                                     NULL};
+static const char *const gw_cfg_empty_default[] = {"", NULL};
 static const char *const gw_cfg_up_tls_words[] = {"none", "may", "encrypt",
                                                   "verify", NULL};
 
@@ -194,6 +196,8 @@ const struct gw_cfg_key gw_cfg_upstream_keys[] = {
     {"proxy_protocol", GW_CFG_V_WORD, GW_CFG_C_UP_PROXY,
      GW_CFG_UP_OFF(proxy_protocol), GW_UP_PROXY_NONE, GW_UP_PROXY_NONE,
      GW_UP_PROXY_V2, gw_cfg_up_proxy_words},
+    {"trace_header", GW_CFG_V_STRING, GW_CFG_C_STRING,
+     GW_CFG_UP_OFF(trace_header), 0, 0, GW_NAME_MAX, gw_cfg_empty_default},
     /* last: the TLS keys that are not table keys print right after it */
     {"tls", GW_CFG_V_WORD, GW_CFG_C_UP_TLS, GW_CFG_UP_OFF(tls), GW_UP_TLS_NONE,
      GW_UP_TLS_NONE, GW_UP_TLS_VERIFY, gw_cfg_up_tls_words},
@@ -682,6 +686,24 @@ gw_cfg_walk_upstream(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
     }
     gw_cfg_walk_upstream_tls(ctx, u, i, el, nerrors);
     gw_cfg_check_upstream_auth(ctx, u, i, gw_cfg_find(el, "auth"));
+    if (!gw_cfg_is_field_name(u->trace_header)) {
+        gw_cfg_error(ctx, &gw_cfg_find(el, "trace_header")->pos,
+                     "upstreams.%zu.trace_header: a header field name: "
+                     "letters, digits and '-' (X-Postern-Client)", i);
+    }
+}
+
+/* RFC 5322 3.6.8 allows more, but a trace field of ours needs no more. */
+static bool
+gw_cfg_is_field_name(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '-')) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* One "host:port" string, or a list of 1..GW_MAX_UPSTREAM_ADDRS of them. */

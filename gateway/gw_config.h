@@ -163,6 +163,9 @@ struct gw_upstream_cfg {
                                       offered (and XCLIENT is not used) */
     enum gw_up_proxy proxy_protocol; /* key proxy_protocol: none|v1|v2 */
     struct gw_up_auth_cfg auth;    /* key auth */
+    char trace_header[GW_NAME_MAX]; /* key trace_header: a header field
+                                      naming the client, at the top of
+                                      each message ("" = none) */
 };
 
 struct gw_limits_cfg {

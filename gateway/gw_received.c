@@ -81,3 +81,34 @@ gw_received_with(bool esmtp, bool tls, bool auth)
     }
     return tls ? "ESMTPS" : "ESMTP";
 }
+
+size_t
+gw_trace_format(char *dst, size_t cap, const char *name,
+                const struct gw_received *r, unsigned port,
+                const char *auth_user)
+{
+    char helo[128];
+    char ip[64];
+    char v[32] = "none";
+    char c[96] = "none";
+    char user[128] = "none";
+    int n;
+
+    gw_received_clean(helo, sizeof(helo), r->helo != NULL ? r->helo : "");
+    gw_received_clean(ip, sizeof(ip), r->client_ip);
+    if (r->tls_version != NULL && r->tls_version[0] != '\0') {
+        gw_received_clean(v, sizeof(v), r->tls_version);
+        gw_received_clean(c, sizeof(c), r->tls_cipher);
+    }
+    if (auth_user != NULL) {
+        gw_received_clean(user, sizeof(user), auth_user);
+    }
+    n = snprintf(dst, cap,
+                 "%s: addr=%s; port=%u; helo=%s;\r\n"
+                 "\ttls=%s; cipher=%s; auth=%s\r\n",
+                 name, ip, port, helo[0] != '\0' ? helo : "none", v, c, user);
+    if (n < 0 || (size_t)n >= cap) {
+        return 0;
+    }
+    return (size_t)n;
+}

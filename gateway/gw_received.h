@@ -23,6 +23,16 @@ struct gw_received {
     time_t when;
 };
 
+/*
+ * The trace header for upstreams that take no XCLIENT (upstreams[].
+ * trace_header): "NAME: addr=IP; port=N; helo=H; tls=V; cipher=C;
+ * auth=U", folded, values sanitised like the Received header's ("none"
+ * for no TLS or no AUTH). Returns its length, or 0 when it does not fit.
+ */
+size_t gw_trace_format(char *dst, size_t cap, const char *name,
+                       const struct gw_received *r, unsigned port,
+                       const char *auth_user);
+
 /* The "with" protocol name (RFC 3848): SMTP or ESMTP, then S for TLS and
  * A for AUTH (ESMTPSA); HELO sessions cannot AUTH. */
 const char *gw_received_with(bool esmtp, bool tls, bool auth);

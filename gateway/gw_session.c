@@ -540,20 +540,25 @@ gw_session_add_received(struct gw_session *s, bool bdat_frame)
 {
     struct gw_received r;
     struct gw_buf *out;
-    char hdr[1024];
+    char hdr[2048];
     char frame[32];
     char ip[64] = "unknown";
-    size_t n;
+    size_t n = 0;
+    size_t t = 0;
+    unsigned port = 0;
     int f = 0;
     bool tls = gw_conn_tls_active(&s->client);
+    const char *trace = s->cfg->upstreams[s->upstream_block].trace_header;
 
-    if (!s->cfg->received_header || s->up == NULL) {
+    if ((!s->cfg->received_header && trace[0] == '\0') || s->up == NULL) {
         return;
     }
     if (s->client_sa.sa.sa_family == AF_INET) {
         uv_ip4_name(&s->client_sa.in, ip, sizeof(ip));
+        port = ntohs(s->client_sa.in.sin_port);
     } else if (s->client_sa.sa.sa_family == AF_INET6) {
         uv_ip6_name(&s->client_sa.in6, ip, sizeof(ip));
+        port = ntohs(s->client_sa.in6.sin6_port);
     }
     memset(&r, 0, sizeof(r));
     r.helo = s->helo;
@@ -564,7 +569,14 @@ gw_session_add_received(struct gw_session *s, bool bdat_frame)
     r.tls_version = tls ? gw_conn_tls_version(&s->client) : NULL;
     r.tls_cipher = tls ? gw_conn_tls_cipher(&s->client) : NULL;
     r.when = time(NULL);
-    n = gw_received_format(hdr, sizeof(hdr), &r);
+    if (s->cfg->received_header) {
+        n = gw_received_format(hdr, sizeof(hdr), &r);
+    }
+    if (trace[0] != '\0') {
+        t = gw_trace_format(hdr + n, sizeof(hdr) - n, trace, &r, port,
+                            s->auth_user);
+        n = t > 0 ? n + t : n;
+    }
     out = gw_up_body_out(s->up);
     if (bdat_frame) {
         f = snprintf(frame, sizeof(frame), "BDAT %zu\r\n", n);

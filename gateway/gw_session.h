@@ -146,8 +146,9 @@ void gw_in_enter(struct gw_session *s, enum gw_in_state st);
 /* The upstream refused the DATA that bridges the client's BDAT: relay its
  * reply as the BDAT's, drop the chunk's bytes, end the transaction. */
 void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
-/* Adds the Received: header to the upstream's output (a BDAT piece of
- * its own with bdat_frame). */
+/* Adds the Received: header (smtp.received_header) and the upstream's
+ * trace header (upstreams[].trace_header) to the upstream's output (a BDAT
+ * piece of their own with bdat_frame). */
 void gw_session_add_received(struct gw_session *s, bool bdat_frame);
 /* Sets up the header stage for this transaction's body (when the policy
  * has header rules). */

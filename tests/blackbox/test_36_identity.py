@@ -182,6 +182,26 @@ def proxy_protocol_v1_and_v2_to_the_upstream(ctx):
                       "client header: %r" % h)
 
 
+@suite.case
+def trace_header_for_upstreams_without_xclient(ctx):
+    up = Upstream(ctx, name="upstream-trace")
+    pp = Postern(ctx, name="postern-trace", upstream=up.addr,
+                 opts=["upstreams.0.trace_header=X-Postern-Client",
+                       "smtp.received_header=on", "process.workers=1"])
+    send(pp, helo="client.example")
+    m = up.wait_messages(1)[0]
+    lines = m["content"].split(b"\r\n")
+    check(lines[0].startswith(b"Received: from client.example"),
+          "Received first: %r" % lines[:6])
+    i = [k for k, l in enumerate(lines) if l.startswith(b"X-Postern-Client:")]
+    check(len(i) == 1, "one trace header: %r" % lines[:8])
+    field = lines[i[0]] + lines[i[0] + 1]
+    check(field.startswith(b"X-Postern-Client: addr=127.0.0.1; port=") and
+          b"helo=client.example;\ttls=none; cipher=none; auth=none" in field,
+          "trace field: %r" % field)
+    check(b"Subject: id 0" in m["content"], "the message follows")
+
+
 def certs():
     d = os.environ.get("POSTERN_TEST_CERTS")
     if not d or not os.path.exists(os.path.join(d, "ca.crt")):

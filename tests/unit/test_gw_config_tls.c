@@ -986,6 +986,7 @@ test_print_round_trip(void **state)
                                  "    xclient: false\n"
                                  "    xforward: false\n"
                                  "    proxy_protocol: none\n"
+                                 "    trace_header: \"\"\n"
                                  "    tls: none\n"
                                  "smtp:\n"
                                  "  disable_vrfy: false\n"

@@ -83,11 +83,45 @@ test_received_with(void **state)
     assert_string_equal(gw_received_with(true, true, true), "ESMTPSA");
 }
 
+/* The trace header for upstreams without XCLIENT. */
+static void
+test_trace_header(void **state)
+{
+    struct gw_received r;
+    char out[512];
+    size_t n;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.helo = "client.example";
+    r.client_ip = "192.0.2.1";
+    r.tls_version = "TLSv1.2";
+    r.tls_cipher = "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256";
+    n = gw_trace_format(out, sizeof(out), "X-Postern-Client", &r, 40000,
+                        "alice@example.org");
+    assert_string_equal(out, "X-Postern-Client: addr=192.0.2.1; port=40000; "
+                             "helo=client.example;\r\n"
+                             "\ttls=TLSv1.2; "
+                             "cipher=TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256; "
+                             "auth=alice@example.org\r\n");
+    assert_int_equal(n, strlen(out));
+    /* nothing known; a hostile HELO cannot add a line or a field */
+    r.helo = "x;\r\nX-Evil: 1";
+    r.tls_version = NULL;
+    n = gw_trace_format(out, sizeof(out), "X-Client", &r, 25, NULL);
+    assert_true(n > 0);
+    assert_null(strstr(out, "\r\nX-Evil"));
+    assert_non_null(strstr(out, "helo=x???X-Evil:?1;"));
+    assert_non_null(strstr(out, "tls=none; cipher=none; auth=none\r\n"));
+    assert_int_equal(gw_trace_format(out, 20, "X-Client", &r, 25, NULL), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_received_with),
+        cmocka_unit_test(test_trace_header),
         cmocka_unit_test(test_received_exact),
         cmocka_unit_test(test_received_ipv6_and_hostile_helo),
     };
