@@ -148,6 +148,25 @@ def free_port():
     return port
 
 
+_CERTS = []
+
+
+def test_certs():
+    """The directory of the TLS test certificates: the build-time set
+    ($POSTERN_TEST_CERTS, made by ctest), or a fresh one made once per
+    process by tests/certs/gen-certs.sh."""
+    if _CERTS:
+        return _CERTS[0]
+    d = os.environ.get("POSTERN_TEST_CERTS")
+    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
+        d = tempfile.mkdtemp(prefix="postern-certs-")
+        subprocess.run(["sh", os.path.join(HERE, "..", "certs",
+                                           "gen-certs.sh"), d],
+                       check=True, capture_output=True)
+    _CERTS.append(d)
+    return d
+
+
 def dead_port():
     """A loopback port with nothing listening (connections are refused)."""
     return free_port()

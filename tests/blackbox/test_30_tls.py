@@ -18,38 +18,14 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (AiosmtpdUpstream, Client, Postern, Suite,  # noqa: E402
-                 TestFailure, Upstream, check, check_eq, expect)
+                 Upstream, check, check_eq, expect, free_port, test_certs)
 
 suite = Suite("test_30_tls")
 S = {}
-
-
-def certs():
-    """The build-time test certificates, or a fresh set."""
-    if "certs" in S:
-        return S["certs"]
-    d = os.environ.get("POSTERN_TEST_CERTS")
-    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
-        d = tempfile.mkdtemp(prefix="postern-certs-")
-        here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run(["sh", os.path.join(here, "..", "certs",
-                                           "gen-certs.sh"), d],
-                       check=True, capture_output=True)
-    S["certs"] = d
-    return d
-
-
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 CONFIG = """
@@ -81,9 +57,9 @@ process:
 def start(ctx):
     if "pp" in S:
         return S["up"], S["pp"]
-    c = certs()
+    c = test_certs()
     up = Upstream(ctx)
-    S["p465"], S["p587"] = port(), port()
+    S["p465"], S["p587"] = free_port(), free_port()
     pp = Postern(ctx, config=CONFIG % {"c": c, "up": up.addr,
                                        "p465": S["p465"], "p587": S["p587"]})
     S["up"], S["pp"] = up, pp
@@ -91,7 +67,7 @@ def start(ctx):
 
 
 def client_ctx(name=None):
-    ctx = ssl.create_default_context(cafile=os.path.join(certs(), "ca.crt"))
+    ctx = ssl.create_default_context(cafile=os.path.join(test_certs(), "ca.crt"))
     if name is None:
         ctx.check_hostname = False
     return ctx
@@ -251,7 +227,7 @@ def relay(ctx, pp):
 
 @suite.case
 def upstream_tls_modes(ctx):
-    c = certs()
+    c = test_certs()
     tls_args = ["--cert", os.path.join(c, "upstream-chain.pem"), "--key",
                 os.path.join(c, "upstream.key"), "--require-tls"]
     for mode, name, ok in (("may", "upstream.example.test", True),
@@ -275,7 +251,7 @@ def upstream_tls_modes(ctx):
 
 @suite.case
 def upstream_stripped_starttls_never_plaintext(ctx):
-    c = certs()
+    c = test_certs()
     # an upstream whose EHLO lacks STARTTLS: what a stripping man in the
     # middle leaves; it records every byte it gets
     up = Upstream(ctx, script=["EHLO_KEYWORDS SIZE 1000000, 8BITMIME"])

@@ -14,44 +14,20 @@ Received header (ESMTPSA) and in the logs, never the password.
 import base64
 import os
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Client, Postern, Suite, TestFailure, Upstream,  # noqa: E402
-                 check, check_eq, expect)
+from lib import (Postern, Suite, TestFailure, Upstream,  # noqa: E402
+                 check, check_eq, free_port, test_certs)
 
 suite = Suite("test_35_auth")
 S = {}
 
 USERS = {"alice@example.org": "correct horse", "bob": "pw-bob",
          "carol": "pw-carol"}
-
-
-def certs():
-    if "certs" in S:
-        return S["certs"]
-    d = os.environ.get("POSTERN_TEST_CERTS")
-    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
-        d = tempfile.mkdtemp(prefix="postern-certs-")
-        here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run(["sh", os.path.join(here, "..", "certs",
-                                           "gen-certs.sh"), d],
-                       check=True, capture_output=True)
-    S["certs"] = d
-    return d
-
-
-def port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def passwd(ctx, user, password):
@@ -105,16 +81,16 @@ def start(ctx):
         for u, p in USERS.items():
             f.write(passwd(ctx, u, p))
     up = Upstream(ctx)
-    S["p465"] = port()
+    S["p465"] = free_port()
     pp = Postern(ctx, opts=["smtp.received_header=on"],
-                 config=CONFIG % {"c": certs(), "up": up.addr,
+                 config=CONFIG % {"c": test_certs(), "up": up.addr,
                                   "users": users, "p465": S["p465"]})
     S["up"], S["pp"] = up, pp
     return up, pp
 
 
 def tls_ctx():
-    c = ssl.create_default_context(cafile=os.path.join(certs(), "ca.crt"))
+    c = ssl.create_default_context(cafile=os.path.join(test_certs(), "ca.crt"))
     c.check_hostname = False
     return c
 
@@ -320,9 +296,9 @@ def client_leaves_during_the_check(ctx):
     cfg = CONFIG.replace("users: \"%(users)s\"\n      required",
                          "users: \"%(users)s\"\n      allow_plaintext: true\n"
                          "      required")
-    p465 = port()
+    p465 = free_port()
     pp = Postern(ctx, name="postern-leave",
-                 config=cfg % {"c": certs(), "up": up.addr, "users": users,
+                 config=cfg % {"c": test_certs(), "up": up.addr, "users": users,
                                "p465": p465})
     for creds in (b"\0bob\0pw-bob", b"\0bob\0wrong"):
         for _ in range(5):

@@ -15,7 +15,6 @@ aiosmtpd): accepted, refused (451 and logged, the password never), and
 refused by `postern -t` without TLS.
 """
 
-import base64
 import os
 import smtplib
 import subprocess
@@ -23,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (AiosmtpdUpstream, Postern, Suite, Upstream,  # noqa: E402
-                 check, check_eq)
+                 check, check_eq, test_certs)
 
 suite = Suite("test_36_identity")
 
@@ -202,20 +201,8 @@ def trace_header_for_upstreams_without_xclient(ctx):
     check(b"Subject: id 0" in m["content"], "the message follows")
 
 
-def certs():
-    d = os.environ.get("POSTERN_TEST_CERTS")
-    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
-        import tempfile
-        d = tempfile.mkdtemp(prefix="postern-certs-")
-        here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run(["sh", os.path.join(here, "..", "certs",
-                                           "gen-certs.sh"), d],
-                       check=True, capture_output=True)
-    return d
-
-
 def auth_upstream(ctx, name):
-    c = certs()
+    c = test_certs()
     return AiosmtpdUpstream(ctx, name=name,
                             tls_args=["--cert", os.path.join(c, "server-rsa.crt"),
                                       "--key", os.path.join(c, "server-rsa.key")],

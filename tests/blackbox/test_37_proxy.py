@@ -15,33 +15,18 @@ import smtplib
 import socket
 import ssl
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
-                 check_eq, free_port, is_listening, spawn, stop_process)
+                 check_eq, free_port, is_listening, spawn, stop_process,
+                 test_certs)
 
 suite = Suite("test_37_proxy")
 S = {}
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-
-
-def certs():
-    if "certs" in S:
-        return S["certs"]
-    d = os.environ.get("POSTERN_TEST_CERTS")
-    if not d or not os.path.exists(os.path.join(d, "ca.crt")):
-        d = tempfile.mkdtemp(prefix="postern-certs-")
-        here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run(["sh", os.path.join(here, "..", "certs",
-                                           "gen-certs.sh"), d],
-                       check=True, capture_output=True)
-    S["certs"] = d
-    return d
 
 
 CONFIG = """
@@ -76,7 +61,7 @@ def start(ctx):
                         "PROTO DESTADDR DESTPORT",
                         "REPLY UNKNOWN 220 upstream ESMTP"])
     S["p465"], S["pother"] = free_port(), free_port()
-    pp = Postern(ctx, config=CONFIG % {"up": up.addr, "c": certs(),
+    pp = Postern(ctx, config=CONFIG % {"up": up.addr, "c": test_certs(),
                                        "p465": S["p465"],
                                        "pother": S["pother"]})
     S["up"], S["pp"] = up, pp
@@ -187,7 +172,7 @@ def header_then_client_hello_in_one_segment(ctx):
     """Implicit TLS behind a proxy: the ClientHello may share the header's
     segment, and must reach the TLS engine, not be dropped."""
     up, pp = start(ctx)
-    tctx = ssl.create_default_context(cafile=os.path.join(certs(), "ca.crt"))
+    tctx = ssl.create_default_context(cafile=os.path.join(test_certs(), "ca.crt"))
     tctx.check_hostname = False
     inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = tctx.wrap_bio(inc, outg)
