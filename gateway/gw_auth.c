@@ -12,7 +12,9 @@
 #include "gateway/gw_policy.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_session.h"
+#include "gateway/gw_shm.h"
 #include "gateway/gw_str.h"
+#include "gateway/gw_upstream.h"
 #include "gateway/gw_users.h"
 #include "gateway/gw_worker.h"
 
@@ -29,7 +31,14 @@ struct gw_auth_job {
     bool delay_open;
     bool in_thread;
     bool ok;
+    bool relay;  /* auth.mode: relay: the upstream answers */
+    char *line;  /* relay: the AUTH line waiting for the upstream */
 };
+
+static void gw_auth_succeeded(struct gw_session *s, struct gw_auth_job *job);
+static void gw_auth_failed(struct gw_session *s, struct gw_auth_job *job);
+static void gw_auth_abort(struct gw_session *s, int code, const char *enh,
+                          const char *text);
 
 static const struct gw_auth_cfg *
 gw_auth_cfg(const struct gw_session *s)
@@ -41,17 +50,28 @@ unsigned
 gw_auth_offer(const struct gw_session *s)
 {
     const struct gw_auth_cfg *a = gw_auth_cfg(s);
+    struct gw_caps up;
 
     if (!a->enabled || s->auth_user != NULL ||
         (!a->allow_plaintext && !gw_conn_tls_active(&s->client))) {
         return 0;
     }
-    return a->mechanisms;
+    if (!a->relay) {
+        return a->mechanisms;
+    }
+    /* relay: only what the upstream takes, once its EHLO is known */
+    gw_shm_caps_get(s->w->shm, s->cfg->upstreams[s->upstream_block].name,
+                    &up);
+    return up.known ? a->mechanisms & up.auth_mechs : a->mechanisms;
 }
 
 static void
 gw_auth_job_free(struct gw_auth_job *job)
 {
+    if (job->line != NULL) {
+        mbedtls_platform_zeroize(job->line, strlen(job->line));
+        gw_free(job->line);
+    }
     gw_sasl_wipe(&job->sasl);
     gw_config_unref(job->cfg);
     gw_free(job);
@@ -89,6 +109,10 @@ gw_auth_reset(struct gw_session *s)
 {
     if (s->auth_job != NULL) {
         gw_auth_job_end(s->auth_job);
+    }
+    if (s->auth_user != NULL && gw_auth_cfg(s)->relay && s->up != NULL) {
+        gw_up_close(s->up, true); /* logged in as the forgotten user */
+        s->up = NULL;
     }
     if (s->auth_user != NULL) {
         mbedtls_platform_zeroize(s->auth_user, strlen(s->auth_user));
@@ -217,10 +241,16 @@ gw_auth_succeeded(struct gw_session *s, struct gw_auth_job *job)
     gw_in_enter(s, GW_IN_READY);
     if (gw_policy_refuse(s, &v)) {
         gw_auth_log(s, job, "refused");
+        if (job->relay && s->up != NULL) {
+            gw_up_close(s->up, true); /* it holds the login we refused */
+            s->up = NULL;
+        }
         gw_auth_job_end(job);
         return;
     }
-    s->auth_user = gw_strndup(job->sasl.user, job->sasl.user_len);
+    s->auth_user = job->sasl.user_len > 0
+                       ? gw_strndup(job->sasl.user, job->sasl.user_len)
+                       : gw_strndup("unknown", 7);
     if (s->auth_user == NULL) {
         gw_auth_job_end(job);
         gw_session_reply_close(s, 454, "4.7.0",
@@ -278,6 +308,129 @@ gw_auth_after_check(uv_work_t *req, int status)
     if (!s->closing) {
         gw_in_pump(s);
     }
+}
+
+/* ---- pass-through (auth.mode: relay) ----------------------------------- */
+
+/* Sends the waiting AUTH line once the upstream is ready: only over TLS
+ * (the client's password crosses this leg too) and only a mechanism the
+ * upstream offers. */
+static void
+gw_auth_relay_send(struct gw_session *s, struct gw_auth_job *job)
+{
+    const struct gw_caps *caps = gw_up_caps(s->up);
+    char *line = job->line;
+
+    job->line = NULL;
+    if (!gw_up_tls_active(s->up)) {
+        gw_log(GW_LOG_WARN, s->sid, "event=auth result=refused "
+               "reason=upstream_plaintext upstream=%s", gw_up_addr(s->up));
+        gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
+    } else if (!gw_caps_has(caps, GW_CAP_AUTH) ||
+               (caps->auth_mechs & GW_SASL_MECH_BIT(job->sasl.mech)) == 0) {
+        gw_auth_abort(s, 504, "5.5.4", "Unrecognized authentication type");
+    } else {
+        gw_up_claim_for_auth(s->up);
+        if (gw_up_send(s->up, GW_VERB_AUTH, false, line, strlen(line)) != 0) {
+            gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
+        }
+    }
+    mbedtls_platform_zeroize(line, strlen(line));
+    gw_free(line);
+}
+
+static void
+gw_auth_relay_start(struct gw_session *s, struct gw_auth_job *job,
+                    const struct gw_cmd *cmd)
+{
+    size_t n = cmd->args_len + 6;
+
+    job->relay = true;
+    job->line = gw_alloc(n);
+    if (job->line == NULL || !gw_session_upstream_open(s)) {
+        gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
+        return;
+    }
+    memcpy(job->line, "AUTH ", 5);
+    memcpy(job->line + 5, cmd->args, cmd->args_len);
+    job->line[n - 1] = '\0';
+    gw_in_enter(s, GW_IN_AUTHWAIT);
+    if (gw_up_is_ready(s->up)) {
+        gw_auth_relay_send(s, job);
+    } /* else gw_auth_upstream_ready sends it */
+}
+
+/* A client line of the exchange, on to the upstream as it is. */
+static void
+gw_auth_relay_line(struct gw_session *s, struct gw_auth_job *job,
+                   const char *line, size_t len)
+{
+    (void)job;
+    if (s->up == NULL ||
+        gw_up_send(s->up, GW_VERB_AUTH, false, line, len) != 0) {
+        gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
+        return;
+    }
+    gw_in_enter(s, GW_IN_AUTHWAIT);
+}
+
+bool
+gw_auth_upstream_ready(struct gw_session *s)
+{
+    struct gw_auth_job *job = s->auth_job;
+
+    if (job == NULL || !job->relay || job->line == NULL) {
+        return false;
+    }
+    gw_auth_relay_send(s, job);
+    gw_in_pump(s);
+    return true;
+}
+
+void
+gw_auth_upstream_reply(struct gw_session *s, const struct gw_reply *r)
+{
+    struct gw_auth_job *job = s->auth_job;
+    char text[GW_MAX_REPLY_TEXT + 1];
+    size_t n = r->text_len < GW_MAX_REPLY_TEXT ? r->text_len
+                                               : GW_MAX_REPLY_TEXT;
+
+    if (job == NULL || !job->relay) {
+        return; /* the exchange was dropped meanwhile */
+    }
+    memcpy(text, r->text, n);
+    text[n] = '\0';
+    if (r->code == 334) {
+        gw_in_enter(s, GW_IN_AUTH);
+        gw_session_reply(s, 334, "", text);
+    } else if (r->code == 235) {
+        gw_auth_succeeded(s, job);
+    } else if (r->code == 535) {
+        gw_auth_failed(s, job);
+    } else {
+        /* 454, 501 after a cancel, 504...: the upstream's own answer */
+        gw_auth_job_end(job);
+        gw_in_enter(s, GW_IN_READY);
+        gw_session_reply(s, r->code, r->enhanced[0] != '\0' ? r->enhanced
+                                                             : NULL,
+                         text);
+    }
+    if (!s->closing) {
+        gw_in_pump(s);
+    }
+}
+
+bool
+gw_auth_upstream_failed(struct gw_session *s)
+{
+    if (s->auth_job == NULL || !s->auth_job->relay) {
+        return false;
+    }
+    gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
+    if (!s->closing) {
+        gw_in_pump(s);
+    }
+    return true;
 }
 
 /* ---- the exchange ---------------------------------------------------- */
@@ -385,6 +538,11 @@ gw_auth_command(struct gw_session *s, const struct gw_cmd *cmd)
     } else {
         st = gw_sasl_start(&job->sasl, mech, NULL, 0, chal, sizeof(chal));
     }
+    if (a->relay) {
+        /* our parser only follows along, to learn the user name */
+        gw_auth_relay_start(s, job, cmd);
+        return;
+    }
     gw_auth_progress(s, job, st, chal);
 }
 
@@ -400,17 +558,26 @@ gw_auth_response(struct gw_session *s, const struct gw_line *line,
         gw_in_enter(s, GW_IN_READY);
         return;
     }
-    if (too_long) {
-        gw_auth_abort(s, 500, "5.5.6",
-                      "Authentication Exchange line is too long");
-        return;
-    }
-    if ((line->flags & (GW_LINE_NUL | GW_LINE_BARE_CR | GW_LINE_BARE_LF)) !=
-        0) {
-        gw_auth_abort(s, 501, "5.5.2",
-                      "Cannot decode the authentication response");
+    if (too_long ||
+        (line->flags & (GW_LINE_NUL | GW_LINE_BARE_CR | GW_LINE_BARE_LF)) !=
+            0) {
+        if (job->relay && s->up != NULL) {
+            gw_up_close(s->up, true); /* its exchange is left half-way */
+            s->up = NULL;
+        }
+        if (too_long) {
+            gw_auth_abort(s, 500, "5.5.6",
+                          "Authentication Exchange line is too long");
+        } else {
+            gw_auth_abort(s, 501, "5.5.2",
+                          "Cannot decode the authentication response");
+        }
         return;
     }
     st = gw_sasl_step(&job->sasl, line->p, line->len, chal, sizeof(chal));
+    if (job->relay) {
+        gw_auth_relay_line(s, job, (const char *)line->p, line->len);
+        return;
+    }
     gw_auth_progress(s, job, st, chal);
 }

@@ -14,6 +14,7 @@
 #define GW_AUTH_H
 
 #include "gateway/gw_line.h"
+#include "gateway/gw_reply_parse.h"
 #include "gateway/gw_smtp_parse.h"
 
 struct gw_session;
@@ -27,6 +28,15 @@ void gw_auth_command(struct gw_session *s, const struct gw_cmd *cmd);
 /* One line from the client in GW_IN_AUTH; `too_long`: it was cut. */
 void gw_auth_response(struct gw_session *s, const struct gw_line *line,
                       bool too_long);
+
+/* auth.mode: relay. The upstream became ready: sends the waiting AUTH
+ * line; false when there was none (the caller goes on as usual). */
+bool gw_auth_upstream_ready(struct gw_session *s);
+/* The upstream's reply to a relayed AUTH line (334, 235, 535...). */
+void gw_auth_upstream_reply(struct gw_session *s, const struct gw_reply *r);
+/* The upstream failed: during a relayed exchange answers 454 4.7.0 and
+ * returns true; false when no relayed exchange was pending. */
+bool gw_auth_upstream_failed(struct gw_session *s);
 
 /* The session ends or resets (STARTTLS): drops the exchange in flight
  * (a running check finishes in its thread and is then discarded) and the

@@ -85,6 +85,9 @@ struct gw_net {
 /* A listener's AUTH (RFC 4954): key auth, a map; absent = no AUTH. */
 struct gw_auth_cfg {
     bool enabled;                 /* the listener has an auth block */
+    bool relay;                   /* auth.mode: relay: the exchange goes to
+                                     the upstream (its users), step by
+                                     step; local (default): users file */
     unsigned mechanisms;          /* auth.mechanisms: GW_SASL_MECH_BIT set */
     char users_file[GW_PATH_MAX]; /* auth.users: "user:crypt-hash" lines */
     bool required;                /* auth.required: MAIL needs AUTH first */

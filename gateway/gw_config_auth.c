@@ -97,11 +97,32 @@ gw_cfg_auth_keys_walk(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a,
         } else if (strcmp(m->key, "users") == 0) {
             *has_users = gw_cfg_get_path(ctx, m, path, false, a->users_file,
                                          sizeof(a->users_file));
+        } else if (strcmp(m->key, "mode") == 0) {
+            const char *s = gw_cfg_scalar(ctx, m, path, "local or relay");
+
+            if (s != NULL && strcmp(s, "relay") == 0) {
+                a->relay = true;
+            } else if (s != NULL && strcmp(s, "local") != 0) {
+                gw_cfg_error(ctx, &m->pos, "%s: expected local or relay", path);
+            }
         } else {
             gw_cfg_unknown_key(ctx, m, where);
         }
     }
     return true;
+}
+
+/* mode: relay has no users file (the upstream checks the passwords; that
+ * the upstream leg is encrypted is checked per exchange, where the
+ * upstream is known). */
+static void
+gw_cfg_check_relay(struct gw_cfg_ctx *ctx, size_t i,
+                   const struct gw_cfg_node *users)
+{
+    if (users != NULL) {
+        gw_cfg_error(ctx, &users->kpos, "listeners.%zu.auth.users: not with "
+                     "mode: relay (the upstream checks the passwords)", i);
+    }
 }
 
 void
@@ -122,7 +143,9 @@ gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
     }
     a->enabled = true;
     users = gw_cfg_find(n, "users");
-    if (users == NULL) {
+    if (a->relay) {
+        gw_cfg_check_relay(ctx, i, users);
+    } else if (users == NULL) {
         gw_cfg_error(ctx, &n->pos, "listeners.%zu.auth: missing required "
                      "key 'users' (a file of user:hash lines, see postern "
                      "passwd)", i);
@@ -136,7 +159,7 @@ gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
                     "is offered before TLS: passwords may cross the network "
                     "in the clear", i);
     }
-    if (!has_users || ctx->nerrors != nerrors_before) {
+    if (a->relay || !has_users || ctx->nerrors != nerrors_before) {
         return; /* one message per problem */
     }
     a->users = gw_users_load(a->users_file, why, sizeof(why));
@@ -156,8 +179,12 @@ gw_cfg_print_listener_auth(FILE *fp, const struct gw_listener_cfg *l)
     if (!a->enabled) {
         return;
     }
-    fprintf(fp, "    auth:\n      users: \"%s\"\n      mechanisms: [",
-            a->users_file);
+    if (a->relay) {
+        fprintf(fp, "    auth:\n      mode: relay\n      mechanisms: [");
+    } else {
+        fprintf(fp, "    auth:\n      mode: local\n      users: \"%s\"\n"
+                "      mechanisms: [", a->users_file);
+    }
     for (m = GW_SASL_PLAIN; m < GW_SASL_MECH_COUNT; m++) {
         if ((a->mechanisms & GW_SASL_MECH_BIT(m)) != 0) {
             fprintf(fp, "%s%s", sep, gw_sasl_mech_name((enum gw_sasl_mech)m));

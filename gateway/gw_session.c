@@ -500,6 +500,9 @@ gw_session_up_ready(struct gw_upstream *u, void *owner)
                     gw_up_caps(u));
     gw_log(GW_LOG_DEBUG, s->sid, "event=upstream_ready addr=%s",
            gw_up_addr(u));
+    if (gw_auth_upstream_ready(s)) {
+        return;
+    }
     if (s->state == GW_IN_CONNECT) {
         gw_session_greet(s);
         return;
@@ -636,6 +639,10 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
         gw_in_pump(s);
         return;
     }
+    if (verb == GW_VERB_AUTH) {
+        gw_auth_upstream_reply(s, r);
+        return;
+    }
     if (verb == GW_VERB_DATA && tx != NULL && tx->bdat_await_354) {
         /* BDAT bridged to DATA: the 354 is ours, not the client's */
         tx->bdat_await_354 = false;
@@ -726,6 +733,9 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
         gw_session_reply_close(s, 421, enh, "Service not available",
                                "upstream unavailable");
         return;
+    }
+    if (gw_auth_upstream_failed(s)) {
+        return; /* a relayed AUTH was pending: 454 */
     }
     /* Every command still waiting for an upstream reply gets a 4xx, in
      * order; the one that was the MAIL not yet sent counts too. */

@@ -59,6 +59,9 @@ struct gw_upstream {
                                one client (never pooled) */
     uint64_t ident_hash;    /* of the XCLIENT lines last sent */
     struct gw_ident_lines *xclient; /* being sent, else NULL */
+    char xclient_helo[GW_MAX_DOMAIN + 1]; /* the client's HELO: the EHLO
+                               after XCLIENT says it again, or the upstream
+                               would take ours in its place */
     uint8_t proxy_hdr[GW_PROXY_OUT_MAX]; /* the client's PROXY header */
     size_t proxy_len;       /* 0: none set (a LOCAL one if the block
                                sends PROXY headers) */
@@ -622,6 +625,9 @@ gw_up_class_ok(const struct gw_up_expect *e, int code)
     if (e->verb == GW_VERB_DATA && !e->eom) {
         return code == 354;
     }
+    if (e->verb == GW_VERB_AUTH) {
+        return cls == 2 || code == 334; /* a relayed SASL exchange */
+    }
     return cls == 2;
 }
 
@@ -900,10 +906,31 @@ gw_up_on_xclient_reply(struct gw_upstream *u, const struct gw_reply *r)
     }
     gw_up_xclient_done(u);
     memset(&u->caps, 0, sizeof(u->caps));
-    n = snprintf(line, sizeof(line), "EHLO %s", u->ucfg->helo_name);
+    n = snprintf(line, sizeof(line), "EHLO %s",
+                 u->xclient_helo[0] != '\0' ? u->xclient_helo
+                                            : u->ucfg->helo_name);
     gw_up_write_line(u, line, (size_t)n);
     gw_up_enter(u, GW_UP_EHLO);
     gw_conn_timeout(&u->conn, u->cfg->timeouts.upstream_mail);
+}
+
+/* The client's HELO for the EHLO after XCLIENT: printable ASCII only (it
+ * goes on a command line of ours); else ours. */
+static void
+gw_up_xclient_helo(struct gw_upstream *u, const char *helo)
+{
+    size_t i;
+
+    u->xclient_helo[0] = '\0';
+    if (helo == NULL || strlen(helo) > GW_MAX_DOMAIN) {
+        return;
+    }
+    for (i = 0; helo[i] != '\0'; i++) {
+        if (helo[i] <= ' ' || helo[i] > '~') {
+            return;
+        }
+    }
+    memcpy(u->xclient_helo, helo, i + 1);
 }
 
 bool
@@ -920,7 +947,8 @@ gw_up_identify(struct gw_upstream *u, const struct gw_client_identity *id)
     if (x == NULL) {
         return false; /* the transaction goes on without the identity */
     }
-    if (u->ucfg->xclient && gw_caps_has(&u->caps, GW_CAP_XCLIENT) &&
+    if (u->ucfg->xclient && !u->authed &&
+        gw_caps_has(&u->caps, GW_CAP_XCLIENT) &&
         gw_ident_build(GW_IDENT_XCLIENT, u->caps.xclient_attrs, id, x)) {
         h = gw_up_ident_hash(x);
         if (u->identified && h == u->ident_hash) {
@@ -928,6 +956,7 @@ gw_up_identify(struct gw_upstream *u, const struct gw_client_identity *id)
             return false; /* this upstream session knows the client */
         }
         u->ident_hash = h;
+        gw_up_xclient_helo(u, id->helo);
         u->xclient = x;
         u->xclient_next = 1;
         gw_up_write_line(u, x->line[0], strlen(x->line[0]));
@@ -1064,4 +1093,17 @@ gw_up_on_auth_reply(struct gw_upstream *u, const struct gw_reply *r)
     /* 535 (wrong credentials), 454, 5xx: this address cannot be used */
     snprintf(detail, sizeof(detail), "AUTH refused (%d)", r->code);
     gw_up_setup_failed(u, detail);
+}
+
+void
+gw_up_claim_for_auth(struct gw_upstream *u)
+{
+    u->identified = true; /* it will hold a client's login: never pooled */
+    u->authed = true;     /* no login of our own, no XCLIENT over it */
+}
+
+bool
+gw_up_tls_active(const struct gw_upstream *u)
+{
+    return gw_conn_tls_active(&u->conn);
 }

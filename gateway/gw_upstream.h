@@ -74,6 +74,8 @@ const struct gw_upstream_cfg *gw_up_block(const struct gw_upstream *u);
 void gw_up_set_owner(struct gw_upstream *u, const struct gw_up_ops *ops,
                      void *owner, const char *sid);
 const struct gw_caps *gw_up_caps(const struct gw_upstream *u);
+/* TLS is up on the upstream leg. */
+bool gw_up_tls_active(const struct gw_upstream *u);
 /* "ip:port" of the address in use. */
 const char *gw_up_addr(const struct gw_upstream *u);
 
@@ -101,6 +103,11 @@ int gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
  */
 void gw_up_set_client(struct gw_upstream *u, const struct sockaddr *src,
                       const struct sockaddr *dst);
+
+/* AUTH pass-through: the client's SASL exchange goes over this session
+ * (commands sent as GW_VERB_AUTH, 334 replies allowed); from now on it
+ * belongs to that client (never pooled, no XCLIENT, no login of ours). */
+void gw_up_claim_for_auth(struct gw_upstream *u);
 
 /*
  * Before a transaction's MAIL: tells the upstream who the client is.

@@ -9,6 +9,9 @@ error reply of RFC 4954; wrong credentials get 535 5.7.8 after a delay
 that grows per client address, then 421 (auth.max_failures) and a block
 (auth.block_after); the auth policy stage; the authenticated user in the
 Received header (ESMTPSA) and in the logs, never the password.
+Pass-through (auth.mode: relay): the exchange goes to an aiosmtpd upstream
+with AUTH, step by step (PLAIN and LOGIN), over TLS only; the message then
+goes over the same, authenticated upstream session.
 """
 
 import base64
@@ -20,8 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Postern, Suite, TestFailure, Upstream,  # noqa: E402
-                 check, check_eq, free_port, test_certs)
+from lib import (AiosmtpdUpstream, Postern, Suite,  # noqa: E402
+                 TestFailure, Upstream, check, check_eq, free_port, test_certs)
 
 suite = Suite("test_35_auth")
 S = {}
@@ -311,6 +314,81 @@ def client_leaves_during_the_check(ctx):
     c.cmd("AUTH PLAIN " + b64(b"\0bob\0pw-bob"), 235, "2.7.0")
     c.cmd("QUIT", 221)
     pp.check_alive()
+
+
+RELAY = """
+listeners:
+  - name: submission
+    address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+    auth:
+      mode: relay
+      required: true
+      failure_delay: 50ms
+upstreams:
+  - addresses: ["%(up)s"]
+    tls: %(tls)s
+process:
+  workers: 1
+"""
+
+
+def relay_pair(ctx, name, tls="encrypt"):
+    c = test_certs()
+    targs = ["--cert", os.path.join(c, "server-rsa.crt"),
+             "--key", os.path.join(c, "server-rsa.key")] if tls != "none" else []
+    up = AiosmtpdUpstream(ctx, name="aiosmtpd-" + name, tls_args=targs,
+                          args=["--auth", "legacy-user:legacy pw"])
+    pp = Postern(ctx, name="postern-" + name,
+                 config=RELAY % {"c": c, "up": up.addr, "tls": tls})
+    return up, pp
+
+
+@suite.case
+def relay_mode_plain_and_login(ctx):
+    up, pp = relay_pair(ctx, "relay")
+    for i, mech in enumerate(("PLAIN", "LOGIN")):
+        r = subprocess.run(
+            ["swaks", "--server", "127.0.0.1:%d" % pp.port, "--tls",
+             "--auth", mech, "--auth-user", "legacy-user",
+             "--auth-password", "legacy pw", "--from", "a@example.org",
+             "--to", "x@example.net", "--body", "relayed " + mech],
+            capture_output=True, timeout=30)
+        out = r.stdout.decode(errors="replace")
+        check_eq(r.returncode, 0, "swaks %s:\n%s" % (mech, out))
+        m = up.wait_messages(i + 1)[-1]
+        check_eq(m["auth"], "legacy-user", "%s: the upstream's login" % mech)
+    log = pp.log()
+    check('event=auth result=ok mech=LOGIN user="legacy-user"' in log,
+          "logged with the user:\n" + pp.log_tail())
+    check("legacy pw" not in log, "no password in the log")
+
+
+@suite.case
+def relay_mode_wrong_password(ctx):
+    up, pp = relay_pair(ctx, "relay-bad")
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0legacy-user\0nope"))
+    check_eq((code, msg[:5]), (535, b"5.7.8"), "the upstream said no")
+    code, msg = s.docmd("AUTH", "LOGIN")
+    check_eq(code, 334, "LOGIN's first challenge, from the upstream")
+    code, msg = s.docmd("*")
+    check_eq(code // 100, 5, "a cancel is relayed: %r" % msg)
+    code, msg = s.docmd("MAIL", "FROM:<a@example.org>")
+    check_eq(code, 530, "still not authenticated")
+    s.quit()
+
+
+@suite.case
+def relay_mode_needs_tls_upstream(ctx):
+    up, pp = relay_pair(ctx, "relay-plain", tls="none")
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0legacy-user\0legacy pw"))
+    check_eq((code, msg[:5]), (454, b"4.7.0"), "never in the clear upstream")
+    s.quit()
+    check("reason=upstream_plaintext" in pp.log(), "logged")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,12 @@ def xclient_once_per_identity_and_never_pooled(ctx):
               for s in ss], [1, 1], "XCLIENT per upstream session")
     check_eq([sum(c.startswith("MAIL") for c in s["commands"]) for s in ss],
              [3, 1], "the second client did not reuse the first's session")
+    for s in ss:
+        c = s["commands"]
+        i = [k for k, x in enumerate(c) if x.startswith("XCLIENT")][0]
+        check_eq(c[i + 1], "EHLO client.example",
+                 "the EHLO after XCLIENT repeats the client's HELO (else the "
+                 "upstream takes ours in its place)")
 
 
 @suite.case

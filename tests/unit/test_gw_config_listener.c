@@ -172,12 +172,35 @@ test_auth_keys(void **state)
     assert_non_null(fp);
     gw_config_print(cfg, fp);
     fclose(fp);
-    assert_non_null(strstr(text, "    auth:\n      users: \""));
+    assert_non_null(strstr(text, "    auth:\n      mode: local\n"
+                                 "      users: \""));
     assert_non_null(strstr(text, "      mechanisms: [LOGIN]\n"
                                  "      required: true\n"));
     assert_non_null(strstr(text, "      max_failures: 5\n"));
     free(text);
     gw_config_unref(cfg);
+}
+
+static void
+test_auth_relay(void **state)
+{
+    struct gw_config_errors errs;
+    struct gw_config *cfg = load("    auth:\n"
+                                 "      mode: relay\n"
+                                 "      allow_plaintext: true\n",
+                                 &errs);
+
+    (void)state;
+    assert_non_null(cfg);
+    assert_true(cfg->listeners[0].auth.relay);
+    assert_null(cfg->listeners[0].auth.users);
+    gw_config_unref(cfg);
+    expect_error("    auth:\n      mode: relay\n      users: users\n"
+                 "      allow_plaintext: true\n",
+                 ":5:7: listeners.0.auth.users: not with mode: relay");
+    expect_error("    auth:\n      mode: remote\n      users: users\n"
+                 "      allow_plaintext: true\n",
+                 ":4:13: listeners.0.auth.mode: expected local or relay");
 }
 
 static void
@@ -275,6 +298,7 @@ main(void)
         cmocka_unit_test(test_auth_plaintext_with_defaults),
         cmocka_unit_test(test_auth_keys),
         cmocka_unit_test(test_auth_errors),
+        cmocka_unit_test(test_auth_relay),
         cmocka_unit_test(test_proxy_keys),
         cmocka_unit_test(test_proxy_errors),
     };
