@@ -14,6 +14,7 @@
 #include "gateway/gw_session.h"
 #include "gateway/gw_shm.h"
 #include "gateway/gw_str.h"
+#include "gateway/gw_tokens.h"
 #include "gateway/gw_upstream.h"
 #include "gateway/gw_users.h"
 #include "gateway/gw_worker.h"
@@ -25,12 +26,14 @@ struct gw_auth_job {
     struct gw_session *s;
     struct gw_config *cfg;
     const struct gw_users *users;
+    const struct gw_tokens *tokens;
     struct gw_sasl sasl;
     uv_work_t work;
     uv_timer_t delay;
     bool delay_open;
     bool in_thread;
     bool ok;
+    bool tempfail; /* the token backend could not answer */
     bool relay;  /* auth.mode: relay: the upstream answers */
     char *line;  /* relay: the AUTH line waiting for the upstream */
 };
@@ -270,12 +273,36 @@ gw_auth_succeeded(struct gw_session *s, struct gw_auth_job *job)
 
 /* ---- the check, in the thread pool ------------------------------------ */
 
+/* A bearer token: the backend names its user, who must be the one the
+ * client claimed (if it claimed one). */
+static void
+gw_auth_check_token(struct gw_auth_job *job)
+{
+    char user[GW_SASL_USER_MAX + 1];
+    enum gw_token_result r;
+
+    r = gw_tokens_check(job->tokens, job->sasl.token, job->sasl.token_len,
+                        user, sizeof(user));
+    job->tempfail = r == GW_TOKEN_TEMPFAIL;
+    job->ok = r == GW_TOKEN_OK &&
+              (job->sasl.user_len == 0 || strcmp(user, job->sasl.user) == 0);
+    if (job->ok) {
+        job->sasl.user_len = strlen(user);
+        memcpy(job->sasl.user, user, job->sasl.user_len + 1);
+    }
+}
+
 static void
 gw_auth_check(uv_work_t *req)
 {
     struct gw_auth_job *job = req->data;
-    const char *hash = gw_users_hash(job->users, job->sasl.user,
-                                     job->sasl.user_len);
+    const char *hash;
+
+    if (GW_SASL_IS_TOKEN(job->sasl.mech)) {
+        gw_auth_check_token(job);
+        return;
+    }
+    hash = gw_users_hash(job->users, job->sasl.user, job->sasl.user_len);
 
     /* An unknown user costs the same crypt(3) as a known one. */
     job->ok = gw_users_check(hash != NULL ? hash
@@ -296,12 +323,20 @@ gw_auth_after_check(uv_work_t *req, int status)
         gw_auth_job_free(job); /* the client left meanwhile */
         return;
     }
-    if (status != 0) {
+    if (status != 0 || job->tempfail) {
         gw_auth_job_end(job);
         gw_in_enter(s, GW_IN_READY);
         gw_session_reply(s, 454, "4.7.0", "Temporary authentication failure");
     } else if (job->ok) {
         gw_auth_succeeded(s, job);
+    } else if (GW_SASL_IS_TOKEN(job->sasl.mech)) {
+        char chal[128];
+
+        /* RFC 7628 3.2.2: an error challenge first; the 535 (and the
+         * failure's count and delay) follow the client's answer */
+        gw_sasl_token_error(&job->sasl, chal, sizeof(chal));
+        gw_in_enter(s, GW_IN_AUTH);
+        gw_session_reply(s, 334, "", chal);
     } else {
         gw_auth_failed(s, job);
     }
@@ -451,6 +486,7 @@ gw_auth_progress(struct gw_session *s, struct gw_auth_job *job,
         gw_auth_abort(s, 501, "5.0.0", "Authentication cancelled");
         return;
     case GW_SASL_E_AUTHZID:
+    case GW_SASL_ERROR_ACK:
         gw_auth_failed(s, job);
         return;
     default:
@@ -530,6 +566,7 @@ gw_auth_command(struct gw_session *s, const struct gw_cmd *cmd)
     job->cfg = s->cfg;
     gw_config_ref(job->cfg);
     job->users = a->users;
+    job->tokens = a->tokens;
     s->auth_job = job;
     if (sp != NULL) {
         sp++;

@@ -72,6 +72,7 @@ enum gw_up_tls {
 };
 
 struct gw_users;
+struct gw_tokens;
 
 #define GW_MAX_PROXY_TRUSTED 16
 
@@ -101,6 +102,10 @@ struct gw_auth_cfg {
                                      address before AUTH is refused */
     uint64_t block_time_ms;       /* auth.block_time: how long */
     struct gw_users *users;       /* loaded from users_file */
+    char tokens_file[GW_PATH_MAX];   /* auth.tokens: user:sha256 lines */
+    char token_command[GW_PATH_MAX]; /* auth.token_command: a checker */
+    uint64_t token_timeout_ms;       /* auth.token_timeout */
+    struct gw_tokens *tokens;        /* for OAUTHBEARER and XOAUTH2 */
 };
 
 /* An upstream's AUTH (key auth): Postern logs in with fixed credentials. */

@@ -12,6 +12,7 @@
 
 #include "gateway/gw_config_internal.h"
 #include "gateway/gw_sasl.h"
+#include "gateway/gw_tokens.h"
 #include "gateway/gw_users.h"
 
 #define GW_CFG_A_OFF(member) offsetof(struct gw_auth_cfg, member)
@@ -31,7 +32,15 @@ static const struct gw_cfg_key gw_cfg_auth_keys[] = {
     {"block_time", GW_CFG_V_DURATION, GW_CFG_C_U64,
      GW_CFG_A_OFF(block_time_ms), GW_DEF_AUTH_BLOCK_TIME, 1, GW_MAX_TIMEOUT,
      NULL},
+    {"token_timeout", GW_CFG_V_DURATION, GW_CFG_C_U64,
+     GW_CFG_A_OFF(token_timeout_ms), GW_DEF_AUTH_TOKEN_TIMEOUT, 1,
+     GW_MAX_AUTH_TOKEN_TIMEOUT, NULL},
 };
+
+#define GW_CFG_PASSWORD_MECHS                                                  \
+    (GW_SASL_MECH_BIT(GW_SASL_PLAIN) | GW_SASL_MECH_BIT(GW_SASL_LOGIN))
+#define GW_CFG_TOKEN_MECHS                                                     \
+    (GW_SASL_MECH_BIT(GW_SASL_OAUTHBEARER) | GW_SASL_MECH_BIT(GW_SASL_XOAUTH2))
 
 static void
 gw_cfg_auth_mechanisms(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a,
@@ -61,7 +70,7 @@ gw_cfg_auth_mechanisms(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a,
         if (m == GW_SASL_NONE) {
             gw_cfg_quote(q, sizeof(q), s);
             gw_cfg_error(ctx, &el->pos, "%s: unknown mechanism %s (known: "
-                         "PLAIN, LOGIN)", epath, q);
+                         "PLAIN, LOGIN, OAUTHBEARER, XOAUTH2)", epath, q);
             continue;
         }
         a->mechanisms |= GW_SASL_MECH_BIT(m);
@@ -97,6 +106,12 @@ gw_cfg_auth_keys_walk(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a,
         } else if (strcmp(m->key, "users") == 0) {
             *has_users = gw_cfg_get_path(ctx, m, path, false, a->users_file,
                                          sizeof(a->users_file));
+        } else if (strcmp(m->key, "tokens") == 0) {
+            (void)gw_cfg_get_path(ctx, m, path, false, a->tokens_file,
+                                  sizeof(a->tokens_file));
+        } else if (strcmp(m->key, "token_command") == 0) {
+            (void)gw_cfg_get_path(ctx, m, path, false, a->token_command,
+                                  sizeof(a->token_command));
         } else if (strcmp(m->key, "mode") == 0) {
             const char *s = gw_cfg_scalar(ctx, m, path, "local or relay");
 
@@ -125,6 +140,57 @@ gw_cfg_check_relay(struct gw_cfg_ctx *ctx, size_t i,
     }
 }
 
+/* Token mechanisms need exactly one backend; a backend needs them. */
+static bool
+gw_cfg_check_tokens(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a, size_t i,
+                    const struct gw_cfg_node *n)
+{
+    bool backend = a->tokens_file[0] != '\0' || a->token_command[0] != '\0';
+
+    if (a->tokens_file[0] != '\0' && a->token_command[0] != '\0') {
+        gw_cfg_error(ctx, &n->pos, "listeners.%zu.auth: tokens or "
+                     "token_command, not both", i);
+        return false;
+    }
+    if ((a->mechanisms & GW_CFG_TOKEN_MECHS) != 0 && !backend) {
+        gw_cfg_error(ctx, &n->pos, "listeners.%zu.auth: OAUTHBEARER and "
+                     "XOAUTH2 need tokens (a file) or token_command", i);
+        return false;
+    }
+    if (backend && (a->mechanisms & GW_CFG_TOKEN_MECHS) == 0) {
+        gw_cfg_error(ctx, &n->pos, "listeners.%zu.auth: tokens without "
+                     "OAUTHBEARER or XOAUTH2 in mechanisms", i);
+        return false;
+    }
+    return true;
+}
+
+static void
+gw_cfg_load_tokens(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a, size_t i,
+                   const struct gw_cfg_node *n)
+{
+    const char *key = a->tokens_file[0] != '\0' ? "tokens" : "token_command";
+    const struct gw_cfg_node *k = gw_cfg_find(n, key);
+    char why[256];
+
+    if (a->tokens_file[0] != '\0') {
+        a->tokens = gw_tokens_file_load(a->tokens_file, why, sizeof(why));
+    } else if (a->token_command[0] != '\0') {
+        a->tokens = gw_tokens_command_new(a->token_command,
+                                          a->token_timeout_ms, why,
+                                          sizeof(why));
+    } else {
+        return;
+    }
+    if (a->tokens == NULL) {
+        gw_cfg_error(ctx, k != NULL ? &k->pos : &n->pos,
+                     "listeners.%zu.auth.%s: %s: %s", i, key,
+                     a->tokens_file[0] != '\0' ? a->tokens_file
+                                               : a->token_command,
+                     why);
+    }
+}
+
 void
 gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
                           size_t i, const struct gw_cfg_node *n,
@@ -145,7 +211,9 @@ gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
     users = gw_cfg_find(n, "users");
     if (a->relay) {
         gw_cfg_check_relay(ctx, i, users);
-    } else if (users == NULL) {
+    } else if (!gw_cfg_check_tokens(ctx, a, i, n)) {
+        return;
+    } else if (users == NULL && (a->mechanisms & GW_CFG_PASSWORD_MECHS) != 0) {
         gw_cfg_error(ctx, &n->pos, "listeners.%zu.auth: missing required "
                      "key 'users' (a file of user:hash lines, see postern "
                      "passwd)", i);
@@ -159,8 +227,12 @@ gw_cfg_walk_listener_auth(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
                     "is offered before TLS: passwords may cross the network "
                     "in the clear", i);
     }
-    if (a->relay || !has_users || ctx->nerrors != nerrors_before) {
+    if (a->relay || ctx->nerrors != nerrors_before) {
         return; /* one message per problem */
+    }
+    gw_cfg_load_tokens(ctx, a, i, n);
+    if (!has_users) {
+        return;
     }
     a->users = gw_users_load(a->users_file, why, sizeof(why));
     if (a->users == NULL) {
@@ -192,6 +264,11 @@ gw_cfg_print_listener_auth(FILE *fp, const struct gw_listener_cfg *l)
         }
     }
     fprintf(fp, "]\n");
+    if (a->tokens_file[0] != '\0') {
+        fprintf(fp, "      tokens: \"%s\"\n", a->tokens_file);
+    } else if (a->token_command[0] != '\0') {
+        fprintf(fp, "      token_command: \"%s\"\n", a->token_command);
+    }
     gw_cfg_print_keys(fp, "      ", a, gw_cfg_auth_keys,
                       GW_CFG_NKEYS(gw_cfg_auth_keys));
 }
@@ -204,6 +281,8 @@ gw_cfg_free_auth(struct gw_config *cfg)
     for (i = 0; i < cfg->nlisteners; i++) {
         gw_users_free(cfg->listeners[i].auth.users);
         cfg->listeners[i].auth.users = NULL;
+        gw_tokens_free(cfg->listeners[i].auth.tokens);
+        cfg->listeners[i].auth.tokens = NULL;
     }
     for (i = 0; i < cfg->nupstreams; i++) {
         mbedtls_platform_zeroize(cfg->upstreams[i].auth.password,

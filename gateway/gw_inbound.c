@@ -223,10 +223,17 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
                     "in command");
         return;
     }
+    if (line->len > s->cfg->limits.command_line &&
+        cmd.verb != GW_VERB_AUTH) {
+        /* the reader allows AUTH's longer lines (gw_session_line_max) */
+        gw_in_error(s, 500, "5.5.2", "Line too long");
+        return;
+    }
     if (gw_log_enabled(GW_LOG_TRACE)) {
         char esc[128];
 
-        gw_str_escape(esc, sizeof(esc), line->p, line->len);
+        gw_str_escape(esc, sizeof(esc), line->p,
+                      cmd.verb == GW_VERB_AUTH ? 4 : line->len);
         gw_log(GW_LOG_TRACE, s->sid, "event=command line=\"%s\"", esc);
     }
     if (s->w->stopping && s->tx == NULL && cmd.verb != GW_VERB_QUIT) {

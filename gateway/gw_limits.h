@@ -100,6 +100,8 @@
 #define GW_MAX_AUTH_BLOCK_AFTER 100000
 #define GW_DEF_AUTH_BLOCK_TIME (15 * 60 * 1000)
 #define GW_AUTH_FAILURE_SLOTS 4096
+#define GW_DEF_AUTH_TOKEN_TIMEOUT (5 * 1000)
+#define GW_MAX_AUTH_TOKEN_TIMEOUT (60 * 1000)
 
 /* listeners[].proxy_protocol: the header must arrive this soon after
  * accept, or the connection is closed (no greeting). */

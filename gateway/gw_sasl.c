@@ -7,12 +7,15 @@
 
 #include "gateway/gw_str.h"
 
-/* RFC 4616 2: authzid, authcid and passwd, two NULs, each at most 255. */
-#define GW_SASL_DECODED_MAX (3 * 255 + 2)
+/* The longest decoded message: a bearer token and its framing. */
+#define GW_SASL_DECODED_MAX (GW_SASL_TOKEN_MAX + 2 * GW_SASL_USER_MAX + 64)
 
 /* LOGIN's challenges, "Username:" and "Password:" in base64. */
 #define GW_SASL_LOGIN_USER "VXNlcm5hbWU6"
 #define GW_SASL_LOGIN_PASS "UGFzc3dvcmQ6"
+
+static bool gw_sasl_take(char *dst, size_t max, size_t *dst_len,
+                         const uint8_t *p, size_t len);
 
 static bool
 gw_base64_char(uint8_t c)
@@ -95,6 +98,12 @@ gw_sasl_mech_parse(const uint8_t *name, size_t len)
     if (gw_str_ieq(name, len, "LOGIN")) {
         return GW_SASL_LOGIN;
     }
+    if (gw_str_ieq(name, len, "OAUTHBEARER")) {
+        return GW_SASL_OAUTHBEARER;
+    }
+    if (gw_str_ieq(name, len, "XOAUTH2")) {
+        return GW_SASL_XOAUTH2;
+    }
     return GW_SASL_NONE;
 }
 
@@ -106,6 +115,10 @@ gw_sasl_mech_name(enum gw_sasl_mech m)
         return "PLAIN";
     case GW_SASL_LOGIN:
         return "LOGIN";
+    case GW_SASL_OAUTHBEARER:
+        return "OAUTHBEARER";
+    case GW_SASL_XOAUTH2:
+        return "XOAUTH2";
     default:
         return "NONE";
     }
@@ -122,6 +135,127 @@ gw_sasl_wipe_pass(struct gw_sasl *x)
 {
     mbedtls_platform_zeroize(x->pass, sizeof(x->pass));
     x->pass_len = 0;
+    mbedtls_platform_zeroize(x->token, sizeof(x->token));
+    x->token_len = 0;
+}
+
+void
+gw_sasl_token_error(struct gw_sasl *x, char *chal, size_t cap)
+{
+    static const char json[] = "{\"status\":\"invalid_token\","
+                               "\"schemes\":\"bearer\"}";
+
+    x->error_sent = true;
+    if (!gw_base64_encode(chal, cap, (const uint8_t *)json,
+                          sizeof(json) - 1)) {
+        chal[0] = '\0';
+    }
+}
+
+/* "Bearer <token>" (the scheme is case-insensitive, RFC 6750 2.1). */
+static bool
+gw_sasl_bearer(struct gw_sasl *x, const uint8_t *v, size_t len)
+{
+    if (len < 8 || !gw_str_iprefix(v, len, "Bearer ") ||
+        len - 7 > GW_SASL_TOKEN_MAX) {
+        return false;
+    }
+    memcpy(x->token, v + 7, len - 7);
+    x->token[len - 7] = '\0';
+    x->token_len = len - 7;
+    return x->token_len > 0 && memchr(x->token, 0, x->token_len) == NULL;
+}
+
+/* The kvpairs after the GS2 header: key=value^A ... ^A. Takes "auth"
+ * (XOAUTH2 also "user"); other keys (host, port) are ignored. */
+static enum gw_sasl_status
+gw_sasl_kvpairs(struct gw_sasl *x, const uint8_t *p, size_t len, bool xoauth2)
+{
+    bool have_auth = false;
+    size_t i = 0;
+
+    while (i < len && p[i] != 0x01) {
+        const uint8_t *end = memchr(p + i, 0x01, len - i);
+        const uint8_t *eq;
+        size_t n;
+
+        if (end == NULL) {
+            return GW_SASL_E_SYNTAX;
+        }
+        n = (size_t)(end - (p + i));
+        eq = memchr(p + i, '=', n);
+        if (eq == NULL) {
+            return GW_SASL_E_SYNTAX;
+        }
+        if (gw_str_ieq(p + i, (size_t)(eq - (p + i)), "auth")) {
+            if (!gw_sasl_bearer(x, eq + 1, (size_t)(end - eq - 1))) {
+                return GW_SASL_E_SYNTAX;
+            }
+            have_auth = true;
+        } else if (xoauth2 &&
+                   gw_str_ieq(p + i, (size_t)(eq - (p + i)), "user")) {
+            if (!gw_sasl_take(x->user, GW_SASL_USER_MAX, &x->user_len, eq + 1,
+                              (size_t)(end - eq - 1))) {
+                return GW_SASL_E_SYNTAX;
+            }
+        }
+        i += n + 1;
+    }
+    /* the final ^A ends the message: nothing may follow it */
+    if (!have_auth || i + 1 != len) {
+        return GW_SASL_E_SYNTAX;
+    }
+    return GW_SASL_DONE;
+}
+
+/* RFC 7628 3.1: "n,a=user," (or "n,,") ^A kvpairs ^A; the authzid names
+ * the user, "=2C" and "=3D" decoded (RFC 5801 4). */
+static enum gw_sasl_status
+gw_sasl_oauthbearer(struct gw_sasl *x, const uint8_t *msg, size_t len)
+{
+    const uint8_t *comma;
+    size_t o = 0;
+
+    if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',') {
+        return GW_SASL_E_SYNTAX; /* "p=": channel binding is not offered */
+    }
+    comma = memchr(msg + 2, ',', len - 2);
+    if (comma == NULL || (size_t)(comma - msg) + 1 >= len ||
+        comma[1] != 0x01) {
+        return GW_SASL_E_SYNTAX;
+    }
+    if (comma > msg + 2) {
+        const uint8_t *p = msg + 4;
+
+        if (comma - msg < 5 || msg[2] != 'a' || msg[3] != '=') {
+            return GW_SASL_E_SYNTAX;
+        }
+        while (p < comma) {
+            uint8_t c = *p++;
+
+            if (c == '=') {
+                if (comma - p < 2) {
+                    return GW_SASL_E_SYNTAX;
+                }
+                if (p[0] == '2' && p[1] == 'C') {
+                    c = ',';
+                } else if (p[0] == '3' && p[1] == 'D') {
+                    c = '=';
+                } else {
+                    return GW_SASL_E_SYNTAX;
+                }
+                p += 2;
+            }
+            if (o == GW_SASL_USER_MAX || c == 0) {
+                return GW_SASL_E_SYNTAX;
+            }
+            x->user[o++] = (char)c;
+        }
+        x->user[o] = '\0';
+        x->user_len = o;
+    }
+    return gw_sasl_kvpairs(x, comma + 2, len - (size_t)(comma + 2 - msg),
+                           false);
 }
 
 static void
@@ -185,8 +319,17 @@ static enum gw_sasl_status
 gw_sasl_message(struct gw_sasl *x, const uint8_t *msg, size_t len, char *chal,
                 size_t cap)
 {
+    if (x->error_sent) {
+        return GW_SASL_ERROR_ACK; /* whatever it is: "^A" or empty */
+    }
     if (x->mech == GW_SASL_PLAIN) {
         return gw_sasl_plain(x, msg, len);
+    }
+    if (x->mech == GW_SASL_OAUTHBEARER) {
+        return gw_sasl_oauthbearer(x, msg, len);
+    }
+    if (x->mech == GW_SASL_XOAUTH2) {
+        return gw_sasl_kvpairs(x, msg, len, true);
     }
     if (x->step == 0) { /* LOGIN: the user name */
         if (!gw_sasl_take(x->user, GW_SASL_USER_MAX, &x->user_len, msg, len)) {

@@ -1,8 +1,9 @@
 /*
  * The server side of a SASL exchange (RFC 4422) inside SMTP AUTH
- * (RFC 4954): PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login).
- * Pure: base64 lines in, a challenge or the decoded credentials out. The
- * caller checks the credentials (gw_users.h) and answers 235 or 535.
+ * (RFC 4954): PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login),
+ * OAUTHBEARER (RFC 7628) and XOAUTH2 (Google's). Pure: base64 lines in, a
+ * challenge or the decoded credentials out. The caller checks them
+ * (gw_users.h, gw_tokens.h) and answers 235 or 535.
  *
  * Secrets: the password lives only in struct gw_sasl; gw_sasl_wipe()
  * zeroes it, and every path that ends an exchange must call it.
@@ -14,13 +15,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_SASL_USER_MAX 255 /* octets of an authentication identity */
-#define GW_SASL_PASS_MAX 255 /* octets of a password */
+#define GW_SASL_USER_MAX 255   /* octets of an authentication identity */
+#define GW_SASL_PASS_MAX 255   /* octets of a password */
+#define GW_SASL_TOKEN_MAX 4096 /* octets of a bearer token */
+/* RFC 4954 4: an AUTH line (command or response) may be this long. */
+#define GW_SASL_LINE_MAX 12288
 
 enum gw_sasl_mech {
     GW_SASL_NONE = 0,
     GW_SASL_PLAIN,
     GW_SASL_LOGIN,
+    GW_SASL_OAUTHBEARER,
+    GW_SASL_XOAUTH2,
     GW_SASL_MECH_COUNT,
 };
 
@@ -35,15 +41,23 @@ enum gw_sasl_status {
     GW_SASL_E_SYNTAX,      /* 501 5.5.2: decoded, but malformed */
     GW_SASL_E_CANCEL,      /* 501 5.0.0: the client sent "*" */
     GW_SASL_E_AUTHZID,     /* 535 5.7.8: asked to act as someone else */
+    GW_SASL_ERROR_ACK,     /* OAUTHBEARER/XOAUTH2: the client's answer to
+                              our error challenge: now 535 */
 };
+
+/* Is m a bearer-token mechanism (checked with gw_tokens.h)? */
+#define GW_SASL_IS_TOKEN(m) ((m) == GW_SASL_OAUTHBEARER || (m) == GW_SASL_XOAUTH2)
 
 struct gw_sasl {
     enum gw_sasl_mech mech;
     unsigned step;
     char user[GW_SASL_USER_MAX + 1];
     char pass[GW_SASL_PASS_MAX + 1];
-    size_t user_len;
+    size_t user_len;   /* OAUTHBEARER: 0 when no authzid was given */
     size_t pass_len;
+    char token[GW_SASL_TOKEN_MAX + 1]; /* OAUTHBEARER, XOAUTH2 */
+    size_t token_len;
+    bool error_sent;   /* the token was refused: next line is the ack */
 };
 
 /* The mechanism named `name` (case-insensitive), or GW_SASL_NONE. */
@@ -67,8 +81,14 @@ enum gw_sasl_status gw_sasl_step(struct gw_sasl *x, const uint8_t *line,
 
 /* Zeroes the credentials (and the rest of the state). */
 void gw_sasl_wipe(struct gw_sasl *x);
-/* Zeroes the password only (the user name is kept for the log line). */
+/* Zeroes the password and the token only (the user name is kept for the
+ * log line). */
 void gw_sasl_wipe_pass(struct gw_sasl *x);
+
+/* After a refused token: the 334 error challenge RFC 7628 3.2.2 wants
+ * (base64 of a JSON status) into chal; the client's next line is then
+ * GW_SASL_ERROR_ACK. */
+void gw_sasl_token_error(struct gw_sasl *x, char *chal, size_t cap);
 
 /*
  * Strict base64 (RFC 4648 4, padding required, no whitespace): decodes

@@ -68,6 +68,22 @@ gw_session_client_text(const struct gw_session *s, char *dst, size_t cap)
     gw_sockaddr_text(&s->client_sa.sa, dst, cap);
 }
 
+/* The longest line read: a command (limits.command_line), or an AUTH
+ * line, which RFC 4954 4 lets reach 12288 octets (bearer tokens do),
+ * within what the input buffer holds. Commands other than AUTH are held
+ * to limits.command_line by the inbound machine. */
+size_t
+gw_session_line_max(const struct gw_config *cfg, size_t listener)
+{
+    size_t max = cfg->limits.command_line;
+    size_t room = cfg->limits.buffer_size - 2;
+
+    if (cfg->listeners[listener].auth.enabled && max < GW_SASL_LINE_MAX) {
+        max = GW_SASL_LINE_MAX < room ? GW_SASL_LINE_MAX : room;
+    }
+    return max > cfg->limits.command_line ? max : cfg->limits.command_line;
+}
+
 void
 gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
 {
@@ -91,7 +107,7 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
     s->started_ms = gw_now_ms();
     snprintf(s->sid, sizeof(s->sid), "%u-%08llx", w->id,
              (unsigned long long)++w->next_session);
-    gw_line_reader_init(&s->lines, cfg->limits.command_line);
+    gw_line_reader_init(&s->lines, gw_session_line_max(cfg, listener));
     gw_conn_init(&s->client, &w->loop, &gw_session_conn_ops, s,
                  cfg->limits.buffer_size);
     gw_worker_session_added(w, s);

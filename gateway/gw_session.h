@@ -183,6 +183,9 @@ void gw_session_tx_end(struct gw_session *s, const char *outcome,
 /* Ends the session: close the client (after flushing) and the upstream. */
 void gw_session_close(struct gw_session *s, const char *reason, bool flush);
 
+/* The line reader's limit for a listener (see gw_session.c). */
+size_t gw_session_line_max(const struct gw_config *cfg, size_t listener);
+
 uint64_t gw_now_ms(void);
 /* "ip:port" of the client, for logs. */
 void gw_session_client_text(const struct gw_session *s, char *dst,

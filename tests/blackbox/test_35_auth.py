@@ -11,10 +11,13 @@ that grows per client address, then 421 (auth.max_failures) and a block
 Received header (ESMTPSA) and in the logs, never the password.
 Pass-through (auth.mode: relay): the exchange goes to an aiosmtpd upstream
 with AUTH, step by step (PLAIN and LOGIN), over TLS only; the message then
-goes over the same, authenticated upstream session.
+goes over the same, authenticated upstream session. Bearer tokens
+(OAUTHBEARER, XOAUTH2) against a file of hashes and a local command,
+with a 2,000-octet token (an AUTH line longer than a command line).
 """
 
 import base64
+import hashlib
 import os
 import smtplib
 import ssl
@@ -389,6 +392,121 @@ def relay_mode_needs_tls_upstream(ctx):
     check_eq((code, msg[:5]), (454, b"4.7.0"), "never in the clear upstream")
     s.quit()
     check("reason=upstream_plaintext" in pp.log(), "logged")
+
+
+TOKENS = """
+listeners:
+  - name: oauth
+    address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+    auth:
+      mechanisms: [PLAIN, OAUTHBEARER, XOAUTH2]
+      users: "%(users)s"
+      %(backend)s
+      failure_delay: 50ms
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+"""
+
+LONG_TOKEN = "eyJ" + "x" * 1997
+
+
+def token_pair(ctx, name, backend):
+    users = ctx.path("users-" + name)
+    with open(users, "w") as f:
+        f.write(passwd(ctx, "bob", "pw-bob"))
+    up = Upstream(ctx, name="upstream-" + name)
+    pp = Postern(ctx, name="postern-" + name,
+                 config=TOKENS % {"c": test_certs(), "up": up.addr,
+                                  "users": users, "backend": backend})
+    return up, pp
+
+
+def oauthbearer(user, token):
+    gs2 = "n,a=%s," % user.replace("=", "=3D").replace(",", "=2C") \
+        if user else "n,,"
+    return b64(("%s\x01host=mx\x01port=587\x01auth=Bearer %s\x01\x01"
+                % (gs2, token)).encode())
+
+
+def xoauth2(user, token):
+    return b64(("user=%s\x01auth=Bearer %s\x01\x01" % (user, token)).encode())
+
+
+@suite.case
+def bearer_tokens_from_a_file(ctx):
+    tokens = ctx.path("tokens")
+    with open(tokens, "w") as f:
+        for user, tok in (("alice@example.org", "tok-alice"),
+                          ("carol", LONG_TOKEN)):
+            h = hashlib.sha256(tok.encode()).hexdigest()
+            f.write("%s:%s\n" % (user, h))
+    up, pp = token_pair(ctx, "tokens", 'tokens: "%s"' % tokens)
+    s = smtp_tls(pp)
+    check("OAUTHBEARER" in s.esmtp_features.get("auth", "") and
+          "XOAUTH2" in s.esmtp_features.get("auth", ""), "offered")
+    code, msg = s.docmd("AUTH", "OAUTHBEARER " +
+                        oauthbearer("alice@example.org", "tok-alice"))
+    check_eq((code, msg[:5]), (235, b"2.7.0"), "OAUTHBEARER with a= user")
+    s.sendmail("alice@example.org", ["x@example.net"], b"Subject: t\r\n\r\nx\r\n")
+    s.quit()
+    up.wait_messages(1)
+    # XOAUTH2 with a 2,000-octet token: the AUTH line is ~2,700 octets
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "XOAUTH2 " + xoauth2("carol", LONG_TOKEN))
+    check_eq((code, msg[:5]), (235, b"2.7.0"), "XOAUTH2, long token")
+    s.quit()
+    # no authzid: the token names the user
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "OAUTHBEARER " + oauthbearer("", "tok-alice"))
+    check_eq(code, 235, "OAUTHBEARER without a=")
+    s.quit()
+    check('event=auth result=ok mech=OAUTHBEARER user="alice@example.org"'
+          in pp.log(), "the token's user is logged:\n" + pp.log_tail())
+    check("tok-alice" not in pp.log(), "never the token")
+    # a bad token: the RFC 7628 error challenge, then 535 after the ack
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "OAUTHBEARER " +
+                        oauthbearer("alice@example.org", "stolen"))
+    check_eq(code, 334, "error challenge")
+    check(b"invalid_token" in base64.b64decode(msg), "JSON status: %r" % msg)
+    code, msg = s.docmd(b64(b"\x01"))
+    check_eq((code, msg[:5]), (535, b"5.7.8"), "then 535")
+    # a good token for someone else than the claimed user
+    code, msg = s.docmd("AUTH", "XOAUTH2 " + xoauth2("bob", "tok-alice"))
+    check_eq(code, 334, "token of alice, claimed bob")
+    code, msg = s.docmd("")
+    check_eq((code, msg[:5]), (535, b"5.7.8"), "refused")
+    # a long line is fine for AUTH, not for other commands
+    code, msg = s.docmd("NOOP", "x" * 1000)
+    check_eq((code, msg[:5]), (500, b"5.5.2"), "a long NOOP")
+    s.quit()
+
+
+@suite.case
+def bearer_tokens_from_a_command(ctx):
+    script = ctx.path("check-token")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nread -r tok\n"
+                "case \"$tok\" in\n"
+                "  ok-*) echo \"${tok#ok-}\"; exit 0 ;;\n"
+                "  down) exit 3 ;;\n"
+                "  *) exit 1 ;;\n"
+                "esac\n")
+    os.chmod(script, 0o755)
+    up, pp = token_pair(ctx, "tokcmd", 'token_command: "%s"' % script)
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "XOAUTH2 " + xoauth2("dave", "ok-dave"))
+    check_eq((code, msg[:5]), (235, b"2.7.0"), "the command said dave")
+    s.quit()
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "OAUTHBEARER " + oauthbearer("", "down"))
+    check_eq((code, msg[:5]), (454, b"4.7.0"), "backend down: tempfail")
+    s.quit()
 
 
 if __name__ == "__main__":

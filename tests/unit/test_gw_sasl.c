@@ -225,6 +225,98 @@ test_cancel_and_wipe(void **state)
     assert_int_equal(x.user[0], 0);
 }
 
+/* Base64 of raw bytes, for the bearer messages with ^A in them. */
+static void
+b64(char *out, size_t cap, const char *raw)
+{
+    assert_true(gw_base64_encode(out, cap, (const uint8_t *)raw, strlen(raw)));
+}
+
+static void
+test_oauthbearer(void **state)
+{
+    struct gw_sasl x;
+    char msg[512];
+    char chal[128];
+
+    (void)state;
+    b64(msg, sizeof(msg),
+        "n,a=al=2Cice=3D,\x01host=mx\x01port=587\x01" "auth=Bearer tok\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_DONE);
+    assert_string_equal(x.user, "al,ice=");
+    assert_string_equal(x.token, "tok");
+    /* no authzid; "bearer" in any case */
+    b64(msg, sizeof(msg), "n,,\x01" "auth=bearer t2\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_DONE);
+    assert_int_equal(x.user_len, 0);
+    assert_string_equal(x.token, "t2");
+    /* malformed: channel binding, no auth, junk after the end, bad escape */
+    b64(msg, sizeof(msg), "p=tls-unique,,\x01" "auth=Bearer t\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_E_SYNTAX);
+    b64(msg, sizeof(msg), "n,,\x01host=mx\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_E_SYNTAX);
+    b64(msg, sizeof(msg), "n,,\x01" "auth=Bearer t\x01\x01x");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_E_SYNTAX);
+    b64(msg, sizeof(msg), "n,a=a=2x,\x01" "auth=Bearer t\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_E_SYNTAX);
+    /* the error challenge, then any answer is the ack */
+    b64(msg, sizeof(msg), "n,,\x01" "auth=Bearer t\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_OAUTHBEARER, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_DONE);
+    gw_sasl_token_error(&x, chal, sizeof(chal));
+    assert_string_equal(chal, "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NoZW1lcyI6"
+                              "ImJlYXJlciJ9");
+    assert_int_equal(gw_sasl_step(&x, B("AQ=="), chal, sizeof(chal)),
+                     GW_SASL_ERROR_ACK);
+    gw_sasl_wipe_pass(&x);
+    assert_int_equal(x.token_len, 0);
+    assert_int_equal(x.token[0], 0);
+    gw_sasl_wipe(&x);
+}
+
+static void
+test_xoauth2(void **state)
+{
+    struct gw_sasl x;
+    char msg[512];
+    char chal[128];
+
+    (void)state;
+    b64(msg, sizeof(msg), "user=bob@example.org\x01" "auth=Bearer ya29.x\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_XOAUTH2, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_DONE);
+    assert_string_equal(x.user, "bob@example.org");
+    assert_string_equal(x.token, "ya29.x");
+    /* the empty-challenge form */
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_XOAUTH2, NULL, 0, chal,
+                                   sizeof(chal)),
+                     GW_SASL_CHALLENGE);
+    assert_string_equal(chal, "");
+    assert_int_equal(gw_sasl_step(&x, B(msg), chal, sizeof(chal)),
+                     GW_SASL_DONE);
+    b64(msg, sizeof(msg), "user=bob\x01" "auth=Basic abc\x01\x01");
+    assert_int_equal(gw_sasl_start(&x, GW_SASL_XOAUTH2, B(msg), chal,
+                                   sizeof(chal)),
+                     GW_SASL_E_SYNTAX);
+    assert_int_equal(gw_sasl_mech_parse(B("xoauth2")), GW_SASL_XOAUTH2);
+    assert_string_equal(gw_sasl_mech_name(GW_SASL_OAUTHBEARER), "OAUTHBEARER");
+    gw_sasl_wipe(&x);
+}
+
 int
 main(void)
 {
@@ -238,6 +330,8 @@ main(void)
         cmocka_unit_test(test_plain_too_long),
         cmocka_unit_test(test_login),
         cmocka_unit_test(test_cancel_and_wipe),
+        cmocka_unit_test(test_oauthbearer),
+        cmocka_unit_test(test_xoauth2),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
