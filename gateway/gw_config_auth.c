@@ -38,7 +38,8 @@ static const struct gw_cfg_key gw_cfg_auth_keys[] = {
 };
 
 #define GW_CFG_PASSWORD_MECHS                                                  \
-    (GW_SASL_MECH_BIT(GW_SASL_PLAIN) | GW_SASL_MECH_BIT(GW_SASL_LOGIN))
+    (GW_SASL_MECH_BIT(GW_SASL_PLAIN) | GW_SASL_MECH_BIT(GW_SASL_LOGIN) |       \
+     GW_SASL_MECH_BIT(GW_SASL_SCRAM_SHA256))
 #define GW_CFG_TOKEN_MECHS                                                     \
     (GW_SASL_MECH_BIT(GW_SASL_OAUTHBEARER) | GW_SASL_MECH_BIT(GW_SASL_XOAUTH2))
 
@@ -70,7 +71,8 @@ gw_cfg_auth_mechanisms(struct gw_cfg_ctx *ctx, struct gw_auth_cfg *a,
         if (m == GW_SASL_NONE) {
             gw_cfg_quote(q, sizeof(q), s);
             gw_cfg_error(ctx, &el->pos, "%s: unknown mechanism %s (known: "
-                         "PLAIN, LOGIN, OAUTHBEARER, XOAUTH2)", epath, q);
+                         "PLAIN, LOGIN, SCRAM-SHA-256, OAUTHBEARER, XOAUTH2)",
+                         epath, q);
             continue;
         }
         a->mechanisms |= GW_SASL_MECH_BIT(m);

@@ -104,6 +104,9 @@ gw_sasl_mech_parse(const uint8_t *name, size_t len)
     if (gw_str_ieq(name, len, "XOAUTH2")) {
         return GW_SASL_XOAUTH2;
     }
+    if (gw_str_ieq(name, len, "SCRAM-SHA-256")) {
+        return GW_SASL_SCRAM_SHA256;
+    }
     return GW_SASL_NONE;
 }
 
@@ -119,6 +122,8 @@ gw_sasl_mech_name(enum gw_sasl_mech m)
         return "OAUTHBEARER";
     case GW_SASL_XOAUTH2:
         return "XOAUTH2";
+    case GW_SASL_SCRAM_SHA256:
+        return "SCRAM-SHA-256";
     default:
         return "NONE";
     }
@@ -314,6 +319,75 @@ gw_sasl_plain(struct gw_sasl *x, const uint8_t *msg, size_t len)
     return GW_SASL_DONE;
 }
 
+static enum gw_sasl_status
+gw_sasl_scram_status(enum gw_scram_rc rc)
+{
+    switch (rc) {
+    case GW_SCRAM_E_AUTHZID:
+        return GW_SASL_E_AUTHZID;
+    case GW_SCRAM_E_PROOF:
+        return GW_SASL_E_PROOF;
+    default:
+        return GW_SASL_E_SYNTAX; /* malformed, channel binding, a nonce or
+                                    c= that is not ours */
+    }
+}
+
+/* SCRAM's steps: 0 client-first (then the caller's keys), 1 client-final
+ * (our server-final goes as a challenge, RFC 4954 4), 2 the client's
+ * empty answer to it. */
+static enum gw_sasl_status
+gw_sasl_scram(struct gw_sasl *x, const uint8_t *msg, size_t len, char *chal,
+              size_t cap)
+{
+    char final[GW_SCRAM_SERVER_FINAL_LEN + 1];
+    size_t n = 0;
+    enum gw_scram_rc rc;
+
+    if (x->step == 0) {
+        rc = gw_scram_client_first(&x->scram, msg, len);
+        if (rc != GW_SCRAM_OK) {
+            return gw_sasl_scram_status(rc);
+        }
+        memcpy(x->user, x->scram.user, x->scram.user_len + 1);
+        x->user_len = x->scram.user_len;
+        x->step = 1;
+        return GW_SASL_NEED_KEYS;
+    }
+    if (x->step == 2) {
+        rc = gw_scram_client_final(&x->scram, &x->keys, msg, len, final,
+                                   sizeof(final), &n);
+        if (rc != GW_SCRAM_OK) {
+            return gw_sasl_scram_status(rc);
+        }
+        x->step = 3;
+        return gw_base64_encode(chal, cap, (const uint8_t *)final, n)
+                   ? GW_SASL_CHALLENGE
+                   : GW_SASL_E_SYNTAX;
+    }
+    return x->step == 3 && len == 0 ? GW_SASL_VERIFIED : GW_SASL_E_SYNTAX;
+}
+
+enum gw_sasl_status
+gw_sasl_scram_keys(struct gw_sasl *x, const struct gw_scram_keys *k,
+                   const uint8_t *snonce, size_t n, char *chal, size_t cap)
+{
+    char first[GW_SCRAM_SERVER_FIRST_MAX + 1];
+    size_t len = 0;
+
+    if (x->mech != GW_SASL_SCRAM_SHA256 || x->step != 1) {
+        return GW_SASL_E_SYNTAX;
+    }
+    x->keys = *k;
+    if (gw_scram_server_first(&x->scram, &x->keys, snonce, n, first,
+                              sizeof(first), &len) != GW_SCRAM_OK ||
+        !gw_base64_encode(chal, cap, (const uint8_t *)first, len)) {
+        return GW_SASL_E_SYNTAX;
+    }
+    x->step = 2;
+    return GW_SASL_CHALLENGE;
+}
+
 /* One decoded client message for the current step. */
 static enum gw_sasl_status
 gw_sasl_message(struct gw_sasl *x, const uint8_t *msg, size_t len, char *chal,
@@ -330,6 +404,9 @@ gw_sasl_message(struct gw_sasl *x, const uint8_t *msg, size_t len, char *chal,
     }
     if (x->mech == GW_SASL_XOAUTH2) {
         return gw_sasl_kvpairs(x, msg, len, true);
+    }
+    if (x->mech == GW_SASL_SCRAM_SHA256) {
+        return gw_sasl_scram(x, msg, len, chal, cap);
     }
     if (x->step == 0) { /* LOGIN: the user name */
         if (!gw_sasl_take(x->user, GW_SASL_USER_MAX, &x->user_len, msg, len)) {

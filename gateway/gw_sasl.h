@@ -1,7 +1,8 @@
 /*
  * The server side of a SASL exchange (RFC 4422) inside SMTP AUTH
  * (RFC 4954): PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login),
- * OAUTHBEARER (RFC 7628) and XOAUTH2 (Google's). Pure: base64 lines in, a
+ * OAUTHBEARER (RFC 7628), XOAUTH2 (Google's) and SCRAM-SHA-256 (RFC 7677,
+ * the messages in gw_scram.h). Pure: base64 lines in, a
  * challenge or the decoded credentials out. The caller checks them
  * (gw_users.h, gw_tokens.h) and answers 235 or 535.
  *
@@ -15,11 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/gw_scram.h"
+
 #define GW_SASL_USER_MAX 255   /* octets of an authentication identity */
 #define GW_SASL_PASS_MAX 255   /* octets of a password */
 #define GW_SASL_TOKEN_MAX 4096 /* octets of a bearer token */
 /* RFC 4954 4: an AUTH line (command or response) may be this long. */
 #define GW_SASL_LINE_MAX 12288
+/* A challenge (base64, NUL included): SCRAM's server-first is the
+ * longest. */
+#define GW_SASL_CHAL_MAX 768
 
 enum gw_sasl_mech {
     GW_SASL_NONE = 0,
@@ -27,6 +33,7 @@ enum gw_sasl_mech {
     GW_SASL_LOGIN,
     GW_SASL_OAUTHBEARER,
     GW_SASL_XOAUTH2,
+    GW_SASL_SCRAM_SHA256,
     GW_SASL_MECH_COUNT,
 };
 
@@ -43,6 +50,10 @@ enum gw_sasl_status {
     GW_SASL_E_AUTHZID,     /* 535 5.7.8: asked to act as someone else */
     GW_SASL_ERROR_ACK,     /* OAUTHBEARER/XOAUTH2: the client's answer to
                               our error challenge: now 535 */
+    GW_SASL_NEED_KEYS,     /* SCRAM: user is known; give its keys with
+                              gw_sasl_scram_keys() */
+    GW_SASL_E_PROOF,       /* SCRAM: wrong password: 535 */
+    GW_SASL_VERIFIED,      /* SCRAM: proven and acknowledged: 235 */
 };
 
 /* Is m a bearer-token mechanism (checked with gw_tokens.h)? */
@@ -58,6 +69,8 @@ struct gw_sasl {
     char token[GW_SASL_TOKEN_MAX + 1]; /* OAUTHBEARER, XOAUTH2 */
     size_t token_len;
     bool error_sent;   /* the token was refused: next line is the ack */
+    struct gw_scram scram;     /* SCRAM-SHA-256's messages */
+    struct gw_scram_keys keys; /* SCRAM: the user's (or fake) keys */
 };
 
 /* The mechanism named `name` (case-insensitive), or GW_SASL_NONE. */
@@ -84,6 +97,17 @@ void gw_sasl_wipe(struct gw_sasl *x);
 /* Zeroes the password and the token only (the user name is kept for the
  * log line). */
 void gw_sasl_wipe_pass(struct gw_sasl *x);
+
+/*
+ * SCRAM, after GW_SASL_NEED_KEYS: the user's keys (gw_users_scram_keys)
+ * and 1..48 random octets for the server nonce; the server-first-message
+ * goes to chal (cap >= GW_SASL_CHAL_MAX) and the status is
+ * GW_SASL_CHALLENGE.
+ */
+enum gw_sasl_status gw_sasl_scram_keys(struct gw_sasl *x,
+                                       const struct gw_scram_keys *k,
+                                       const uint8_t *snonce, size_t n,
+                                       char *chal, size_t cap);
 
 /* After a refused token: the 334 error challenge RFC 7628 3.2.2 wants
  * (base64 of a JSON status) into chal; the client's next line is then

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <mbedtls/platform_util.h>
@@ -13,11 +14,13 @@
 #include "gateway/gw_alloc.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_sasl.h"
+#include "gateway/gw_scram.h"
 
 struct gw_user_entry {
     const char *name; /* into blob, NUL-terminated */
     size_t name_len;
     const char *hash; /* into blob */
+    const char *scram; /* into blob (validated), or NULL */
 };
 
 struct gw_users {
@@ -25,6 +28,7 @@ struct gw_users {
     struct gw_user_entry *entries;
     size_t count;
     char dummy[CRYPT_OUTPUT_SIZE];
+    uint8_t scram_secret[32]; /* for fake SCRAM keys */
 };
 
 static void gw_users_why(char *why, size_t cap, const char *fmt, ...)
@@ -130,6 +134,7 @@ gw_users_line(char *line, struct gw_user_entry *e, char *why, size_t cap,
               size_t lineno)
 {
     char *colon = strchr(line, ':');
+    char *scram;
     const char *problem;
 
     if (colon == NULL) {
@@ -143,6 +148,20 @@ gw_users_line(char *line, struct gw_user_entry *e, char *why, size_t cap,
                      GW_SASL_USER_MAX);
         return false;
     }
+    /* crypt(3) hashes hold no ':'; SCRAM keys do, so they come last */
+    scram = strchr(colon + 1, ':');
+    if (scram != NULL) {
+        struct gw_scram_keys k;
+
+        *scram++ = '\0';
+        if (!gw_scram_keys_parse(scram, strlen(scram), &k)) {
+            gw_users_why(why, cap, "%zu: user %s: the third field is not "
+                         "SCRAM-SHA-256 keys as postern passwd writes them",
+                         lineno, line);
+            return false;
+        }
+        mbedtls_platform_zeroize(&k, sizeof(k));
+    }
     problem = gw_users_hash_problem(colon + 1);
     if (problem != NULL) {
         gw_users_why(why, cap, "%zu: user %s: %s", lineno, line, problem);
@@ -151,6 +170,7 @@ gw_users_line(char *line, struct gw_user_entry *e, char *why, size_t cap,
     e->name = line;
     e->name_len = (size_t)(colon - line);
     e->hash = colon + 1;
+    e->scram = scram;
     return true;
 }
 
@@ -237,7 +257,9 @@ gw_users_load(const char *path, char *why, size_t why_cap)
             return NULL;
         }
     }
-    if (!gw_users_hash_new("postern-dummy", u->dummy, sizeof(u->dummy))) {
+    if (getrandom(u->scram_secret, sizeof(u->scram_secret), 0) !=
+            (ssize_t)sizeof(u->scram_secret) ||
+        !gw_users_hash_new("postern-dummy", u->dummy, sizeof(u->dummy))) {
         gw_users_why(why, why_cap, "libcrypt cannot make a hash");
         gw_users_free(u);
         return NULL;
@@ -265,12 +287,30 @@ gw_users_count(const struct gw_users *u)
 const char *
 gw_users_hash(const struct gw_users *u, const char *user, size_t user_len)
 {
-    struct gw_user_entry key = {user, user_len, NULL};
+    struct gw_user_entry key = {user, user_len, NULL, NULL};
     const struct gw_user_entry *e;
 
     e = bsearch(&key, u->entries, u->count, sizeof(*u->entries),
                 gw_users_cmp);
     return e != NULL ? e->hash : NULL;
+}
+
+bool
+gw_users_scram_keys(const struct gw_users *u, const char *user,
+                    size_t user_len, struct gw_scram_keys *k)
+{
+    struct gw_user_entry key = {user, user_len, NULL, NULL};
+    const struct gw_user_entry *e;
+
+    e = bsearch(&key, u->entries, u->count, sizeof(*u->entries),
+                gw_users_cmp);
+    if (e != NULL && e->scram != NULL &&
+        gw_scram_keys_parse(e->scram, strlen(e->scram), k)) {
+        return true;
+    }
+    gw_scram_keys_fake(u->scram_secret, user, user_len, GW_USERS_SCRAM_ITER,
+                       k);
+    return false;
 }
 
 const char *

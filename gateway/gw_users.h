@@ -1,7 +1,9 @@
 /*
- * The credentials file of a listener's AUTH: one "user:hash" line per
- * user, the hash in a crypt(3) format of the system's libcrypt (yescrypt,
- * sha512-crypt, bcrypt...). `postern passwd USER` prints such a line.
+ * The credentials file of a listener's AUTH: one "user:hash[:scram]" line
+ * per user, the hash in a crypt(3) format of the system's libcrypt
+ * (yescrypt, sha512-crypt, bcrypt...), and optionally the user's
+ * SCRAM-SHA-256 keys (gw_scram.h's form) for that mechanism. `postern
+ * passwd USER` prints such a line, with both.
  * Loaded whole at start and on reload (an immutable, sorted table); the
  * check runs crypt(3), which is slow on purpose, so callers run it off the
  * event loop (gw_auth.c uses the libuv thread pool).
@@ -35,6 +37,16 @@ const char *gw_users_hash(const struct gw_users *u, const char *user,
 /* A hash with the default method's cost, to check an unknown user against
  * so the answer takes as long as for a known one. */
 const char *gw_users_dummy_hash(const struct gw_users *u);
+
+struct gw_scram_keys;
+/* The user's SCRAM-SHA-256 keys: true when the line has them; else fake
+ * keys (stable per user for this table, from a random secret) so the
+ * exchange goes on and fails at the proof, like a wrong password. */
+bool gw_users_scram_keys(const struct gw_users *u, const char *user,
+                         size_t user_len, struct gw_scram_keys *k);
+
+/* The iteration count `postern passwd` and fake keys use. */
+#define GW_USERS_SCRAM_ITER 4096
 
 /*
  * Blocking: true when crypt(3) of `pass` with the salt of `hash` gives

@@ -1,6 +1,7 @@
 /*
- * `postern passwd USER`: prints "USER:HASH" for a listener's auth.users
- * file. The password is read from the terminal without echo (twice), or
+ * `postern passwd USER`: prints "USER:HASH:SCRAM" for a listener's
+ * auth.users file: a crypt(3) hash for PLAIN and LOGIN, SCRAM-SHA-256 keys
+ * for that mechanism. The password is read from the terminal without echo (twice), or
  * as one line from standard input when that is not a terminal (scripts).
  */
 #include "gateway/passwd.h"
@@ -8,12 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <termios.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <crypt.h>
 #include <mbedtls/platform_util.h>
 
 #include "gateway/gw_sasl.h"
+#include "gateway/gw_scram.h"
 #include "gateway/gw_users.h"
 
 /* One line from fp into buf, without its newline; false on EOF, on a line
@@ -74,12 +77,29 @@ gw_passwd_user_ok(const char *user)
     return true;
 }
 
+/* SCRAM-SHA-256 keys (fresh salt) in the users-file form. */
+static bool
+gw_passwd_scram(const char *pass, char *dst, size_t cap)
+{
+    uint8_t salt[GW_SCRAM_SALT_LEN];
+    struct gw_scram_keys k;
+    bool ok;
+
+    ok = getrandom(salt, sizeof(salt), 0) == (ssize_t)sizeof(salt) &&
+         gw_scram_keys_derive(pass, strlen(pass), salt, sizeof(salt),
+                              GW_USERS_SCRAM_ITER, &k) &&
+         gw_scram_keys_format(dst, cap, &k) > 0;
+    mbedtls_platform_zeroize(&k, sizeof(k));
+    return ok;
+}
+
 int
 gw_passwd_main(int argc, char **argv)
 {
     char pass[GW_SASL_PASS_MAX + 2];
     char again[GW_SASL_PASS_MAX + 2];
     char hash[CRYPT_OUTPUT_SIZE];
+    char scram[GW_SCRAM_KEYS_STR_MAX + 1];
     bool ok;
 
     if (argc != 3 || !gw_passwd_user_ok(argv[2])) {
@@ -101,11 +121,12 @@ gw_passwd_main(int argc, char **argv)
     if (!ok) {
         fprintf(stderr, "postern passwd: no password (1 to %d octets) read\n",
                 GW_SASL_PASS_MAX);
-    } else if (!gw_users_hash_new(pass, hash, sizeof(hash))) {
-        fprintf(stderr, "postern passwd: libcrypt could not hash\n");
+    } else if (!gw_users_hash_new(pass, hash, sizeof(hash)) ||
+               !gw_passwd_scram(pass, scram, sizeof(scram))) {
+        fprintf(stderr, "postern passwd: could not hash the password\n");
         ok = false;
     } else {
-        printf("%s:%s\n", argv[2], hash);
+        printf("%s:%s:%s\n", argv[2], hash, scram);
     }
     mbedtls_platform_zeroize(pass, sizeof(pass));
     mbedtls_platform_zeroize(again, sizeof(again));

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "gateway/gw_authfail.h"
+#include "gateway/gw_scram.h"
 #include "gateway/gw_users.h"
 
 static char g_path[64];
@@ -144,6 +145,44 @@ test_load_long_line(void **state)
     free(text);
 }
 
+/* The optional third field: SCRAM-SHA-256 keys; fake keys otherwise. */
+static void
+test_scram_field(void **state)
+{
+    struct gw_scram_keys k;
+    struct gw_scram_keys f1;
+    struct gw_scram_keys f2;
+    uint8_t salt[16] = {1, 2, 3};
+    char keys[GW_SCRAM_KEYS_STR_MAX + 1];
+    char hash[256];
+    char text[1024];
+    char why[256];
+    struct gw_users *u;
+
+    (void)state;
+    assert_true(gw_users_hash_new("pw", hash, sizeof(hash)));
+    assert_true(gw_scram_keys_derive("pw", 2, salt, sizeof(salt), 4096, &k));
+    assert_true(gw_scram_keys_format(keys, sizeof(keys), &k) > 0);
+    snprintf(text, sizeof(text), "alice:%s:%s\nbob:%s\n", hash, keys, hash);
+    u = load_text(text, why, sizeof(why));
+    assert_non_null(u);
+    /* the crypt hash stays usable with keys after it */
+    assert_true(gw_users_check(gw_users_hash(u, "alice", 5), "pw"));
+    memset(&f1, 0, sizeof(f1));
+    assert_true(gw_users_scram_keys(u, "alice", 5, &f1));
+    assert_memory_equal(f1.stored_key, k.stored_key, 32);
+    /* no keys, or no user: stable fake keys, and false */
+    assert_false(gw_users_scram_keys(u, "bob", 3, &f1));
+    assert_false(gw_users_scram_keys(u, "bob", 3, &f2));
+    assert_memory_equal(&f1, &f2, sizeof(f1));
+    assert_false(gw_users_scram_keys(u, "carol", 5, &f2));
+    assert_memory_not_equal(f1.salt, f2.salt, f1.salt_len);
+    gw_users_free(u);
+    snprintf(text, sizeof(text), "alice:%s:SCRAM-SHA-256$1:xx\n", hash);
+    assert_null(load_text(text, why, sizeof(why)));
+    assert_non_null(strstr(why, "1: user alice: the third field"));
+}
+
 static struct sockaddr_in
 v4(const char *ip)
 {
@@ -212,6 +251,7 @@ main(void)
         cmocka_unit_test(test_load_and_lookup),
         cmocka_unit_test(test_load_refusals),
         cmocka_unit_test(test_load_long_line),
+        cmocka_unit_test(test_scram_field),
         cmocka_unit_test(test_authfail_table),
         cmocka_unit_test(test_authfail_delay),
     };
