@@ -204,12 +204,22 @@ gw_process_worker(const struct gw_config_source *src, struct gw_config *cfg,
                   struct gw_shm *shm, unsigned id)
 {
     struct gw_worker w;
+    pid_t master = getppid();
     int rc;
 
     memset(&w, 0, sizeof(w));
     rc = gw_worker_start(&w, id, src, cfg, shm);
     if (rc == 0 && gw_process_drop_privileges(&cfg->process) != 0) {
         rc = -1;
+    }
+    /* A master killed outright (SIGKILL, OOM) must not leave workers
+     * serving on their own: SIGTERM, a graceful stop, when it dies. Set
+     * after the privilege drop, which would clear it; then check that
+     * the master did not die in between. */
+    if (rc == 0 && (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0 ||
+                    getppid() != master)) {
+        gw_log(GW_LOG_WARN, NULL, "event=master_gone worker=%u", id);
+        raise(SIGTERM);
     }
     if (rc != 0) {
         gw_worker_stop(&w, true);

@@ -69,6 +69,7 @@ struct gw_upstream {
     bool authed;            /* AUTH succeeded on this connection */
     bool xclient_done;      /* the upstream took XCLIENT: it speaks for
                                the client now, no AUTH of our own */
+    bool xclient_refused;   /* and it said no: not asked again */
     unsigned auth_step;     /* LOGIN: 0 user sent next, 1 password next */
     char fail_detail[160];  /* why the last address failed, for the log */
     uint64_t started_ms;    /* for the connect latency histogram */
@@ -283,8 +284,23 @@ gw_up_send_proxy(struct gw_upstream *u)
     size_t n = u->proxy_len;
 
     if (n == 0) {
+        /* v2 has LOCAL; v1's "PROXY UNKNOWN" is refused by Postfix 3.7,
+         * so v1 names this connection's own two ends (what HAProxy's
+         * health checks send) */
+        struct sockaddr_storage self;
+        struct sockaddr_storage peer;
+        int sl = (int)sizeof(self);
+        int pl = (int)sizeof(peer);
+        bool ends = version == 1 &&
+                    uv_tcp_getsockname(&u->conn.tcp, (struct sockaddr *)&self,
+                                       &sl) == 0 &&
+                    uv_tcp_getpeername(&u->conn.tcp, (struct sockaddr *)&peer,
+                                       &pl) == 0;
+
         p = local;
-        n = gw_proxy_format(local, sizeof(local), version, NULL, NULL);
+        n = gw_proxy_format(local, sizeof(local), version,
+                            ends ? (struct sockaddr *)&self : NULL,
+                            ends ? (struct sockaddr *)&peer : NULL);
     }
     if (b == NULL || n == 0 || gw_buf_space(b) < n) {
         return false;
@@ -893,6 +909,7 @@ gw_up_on_xclient_reply(struct gw_upstream *u, const struct gw_reply *r)
          * session goes on as Postern's own, which is what it was */
         gw_log(GW_LOG_WARN, u->sid, "event=upstream_xclient_refused addr=%s "
                "code=%d", gw_up_addr(u), r->code);
+        u->xclient_refused = true;
         gw_up_xclient_done(u);
         gw_up_ready(u);
         return;
@@ -947,7 +964,7 @@ gw_up_identify(struct gw_upstream *u, const struct gw_client_identity *id)
     if (x == NULL) {
         return false; /* the transaction goes on without the identity */
     }
-    if (u->ucfg->xclient && !u->authed &&
+    if (u->ucfg->xclient && !u->authed && !u->xclient_refused &&
         gw_caps_has(&u->caps, GW_CAP_XCLIENT) &&
         gw_ident_build(GW_IDENT_XCLIENT, u->caps.xclient_attrs, id, x)) {
         h = gw_up_ident_hash(x);

@@ -172,7 +172,11 @@ def proxy_protocol_v1_and_v2_to_the_upstream(ctx):
                  "(never pooled)" % version)
         check(probes, "%s: the capability probe connected" % version)
         if version == "v1":
-            check_eq(probes[0]["proxy"], "PROXY UNKNOWN\r\n", "probe header")
+            # its own two ends (Postfix 3.7 refuses "PROXY UNKNOWN")
+            check(probes[0]["proxy"].startswith("PROXY TCP4 127.0.0.1 "
+                                                "127.0.0.1 ") and
+                  probes[0]["proxy"].endswith(" %d\r\n" % up.port),
+                  "probe header: %r" % probes[0]["proxy"])
             for s in mails:
                 check(s["proxy"].startswith("PROXY TCP4 127.0.0.1 127.0.0.1 ")
                       and s["proxy"].endswith(" %d\r\n" % pp.port),

@@ -226,6 +226,29 @@ def worker_killed_under_load_is_restarted(ctx):
 
 
 @suite.case
+def workers_stop_when_the_master_is_killed(ctx):
+    """A master killed outright (SIGKILL, the OOM killer) must not leave
+    workers serving on their own (PR_SET_PDEATHSIG: a graceful stop)."""
+    up, pp, mport, pid_file = start(ctx)
+    kids = wait_workers(pp, 2)
+    os.kill(pp.proc.pid, signal.SIGKILL)
+    pp.proc.wait(5)
+    deadline = time.time() + 10
+    alive = kids
+    while time.time() < deadline:
+        alive = [k for k in kids if os.path.exists("/proc/%d" % k) and
+                 not open("/proc/%d/stat" % k).read().split(")")[1]
+                 .split()[0] == "Z"]
+        if not alive:
+            break
+        time.sleep(0.05)
+    check_eq(alive, [], "workers left after the master was killed")
+    check(pp.log().count("event=stop mode=graceful") >= 2,
+          "they stopped gracefully:\n" + pp.log_tail())
+    ctx.posterns.remove(pp)  # killed on purpose: nothing to stop or check
+
+
+@suite.case
 def reload_keeps_sessions_and_rejects_bad_config(ctx):
     up, pp, mport, pid_file = start(ctx, size="1M")
     c = pp.client()
