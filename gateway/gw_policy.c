@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "gateway/gw_authfail.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_session.h"
@@ -37,6 +38,12 @@ gw_policy_facts(const struct gw_session *s, struct pol_facts *f)
     }
     if (s->helo != NULL) {
         f->helo = gw_policy_str(s->helo);
+    }
+    if (s->w->authfail != NULL) {
+        const struct gw_auth_cfg *a = &s->cfg->listeners[s->listener].auth;
+
+        f->auth_failures = gw_authfail_count(s->w->authfail, &s->client_sa.sa,
+                                             gw_now_ms(), a->block_time_ms);
     }
     if (s->auth_user != NULL) {
         f->authenticated = true;

@@ -167,6 +167,10 @@ pol_fact_value(struct pol_evalctx *ec, enum pol_fact fact, struct pol_val *out)
         out->present = true;
         out->num = f->rcpt_count;
         break;
+    case POL_FACT_AUTH_FAILURES:
+        out->present = true;
+        out->num = f->auth_failures;
+        break;
     case POL_FACT_HEADER_NAME:
         pol_str_val(out, &f->header_name);
         break;

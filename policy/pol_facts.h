@@ -80,6 +80,9 @@ struct pol_facts {
     bool authenticated;
     struct pol_str auth_user;
     struct pol_str auth_mech; /* "PLAIN" */
+    /* recent failed AUTH attempts from the client address (the gateway's
+     * table: auth.block_time), this session's included */
+    uint32_t auth_failures;
 
     /* mail */
     uint32_t messages;     /* transactions in this session, this one included */

@@ -88,6 +88,7 @@ enum pol_fdom {
     X(AUTHENTICATED, "authenticated", BOOL, AUTH, EOM, NONE)                   \
     X(AUTH_USER, "auth_user", STR, AUTH, EOM, MAILBOX)                         \
     X(AUTH_MECH, "auth_mech", STR, AUTH, EOM, NONE)                            \
+    X(AUTH_FAILURES, "auth_failures", NUM, CONNECT, EOM, NONE)                 \
     X(MESSAGES, "messages", NUM, MAIL, EOM, NONE)                              \
     X(SENDER, "sender", STR, MAIL, EOM, MAILBOX)                               \
     X(SENDER_DOMAIN, "sender_domain", STR, MAIL, EOM, HOST)                    \

@@ -569,5 +569,45 @@ def bearer_tokens_from_a_command(ctx):
     s.quit()
 
 
+GUESSERS = """
+listeners:
+  - address: "{listen}"
+    auth:
+      users: "%(users)s"
+      allow_plaintext: true
+      failure_delay: 10ms
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: auth-guessers
+      stage: connect
+      if:
+        - auth_failures: ">= 2"
+      then: disconnect 421 4.7.0 "Too many failed logins from your address"
+"""
+
+
+@suite.case
+def policy_refuses_password_guessers(ctx):
+    users = ctx.path("users-guess")
+    with open(users, "w") as f:
+        f.write(passwd(ctx, "bob", "pw-bob"))
+    up = Upstream(ctx, name="upstream-guess")
+    pp = Postern(ctx, name="postern-guess",
+                 config=GUESSERS % {"users": users, "up": up.addr})
+    c = pp.client()
+    c.ehlo()
+    c.cmd("AUTH PLAIN " + b64(b"\0bob\0guess1"), 535, "5.7.8")
+    c.cmd("AUTH PLAIN " + b64(b"\0bob\0guess2"), 535, "5.7.8")
+    c.cmd("QUIT", 221)
+    c = pp.client(greeting=False)
+    r = c.reply()
+    check_eq((r.code, r.enh), (421, "4.7.0"), "refused at connect: %r" % r.raw)
+    check('rule="auth-guessers"' in pp.log(), "the rule is logged")
+
+
 if __name__ == "__main__":
     suite.run()
