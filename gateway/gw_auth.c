@@ -57,7 +57,9 @@ gw_auth_offer(const struct gw_session *s)
     const struct gw_auth_cfg *a = gw_auth_cfg(s);
     struct gw_caps up;
 
-    if (!a->enabled || s->auth_user != NULL ||
+    /* still offered once authenticated (a second AUTH gets 503), so
+     * that MAIL's AUTH= parameter stays valid after a new EHLO */
+    if (!a->enabled ||
         (!a->allow_plaintext && !gw_conn_tls_active(&s->client))) {
         return 0;
     }
@@ -97,10 +99,11 @@ gw_auth_job_end(struct gw_auth_job *job)
         job->s->auth_job = NULL;
         job->s = NULL;
     }
-    gw_sasl_wipe(&job->sasl);
     if (job->in_thread) {
-        return; /* gw_auth_after_check frees it */
+        return; /* the thread still reads it: gw_auth_after_check frees
+                   (and wipes) it */
     }
+    gw_sasl_wipe(&job->sasl);
     if (job->delay_open) {
         job->delay_open = false;
         uv_close((uv_handle_t *)&job->delay, gw_auth_on_delay_closed);
@@ -127,16 +130,25 @@ gw_auth_reset(struct gw_session *s)
     s->auth_mech = GW_SASL_NONE;
 }
 
-/* An exchange that ends with an error reply and no delay. */
+/* An exchange that ends with a reply and no delay or count. */
 static void
-gw_auth_abort(struct gw_session *s, int code, const char *enh,
-              const char *text)
+gw_auth_abort_quiet(struct gw_session *s, int code, const char *enh,
+                    const char *text)
 {
     if (s->auth_job != NULL) {
         gw_auth_job_end(s->auth_job);
     }
     gw_in_enter(s, GW_IN_READY);
     gw_session_reply(s, code, enh, text);
+}
+
+/* An exchange that ends with an error reply, counted as a command
+ * error. */
+static void
+gw_auth_abort(struct gw_session *s, int code, const char *enh,
+              const char *text)
+{
+    gw_auth_abort_quiet(s, code, enh, text);
     if (!s->closing) {
         gw_session_count_error(s);
     }
@@ -183,6 +195,23 @@ gw_auth_on_delay(uv_timer_t *t)
     if (s == NULL) {
         return; /* the close callback frees the job */
     }
+    if (s->closing) {
+        gw_auth_job_end(job); /* it was told 421 meanwhile: nothing more */
+        return;
+    }
+    if (GW_SASL_IS_TOKEN(job->sasl.mech) && !job->sasl.error_sent &&
+        s->auth_failures < gw_auth_cfg(s)->max_failures) {
+        char chal[128];
+
+        /* RFC 7628 3.2.2: the error challenge (the failure is counted
+         * and delayed already), then 535 to whatever the client answers.
+         * The timer stays open, idle, until the job ends. */
+        gw_sasl_token_error(&job->sasl, chal, sizeof(chal));
+        gw_in_enter(s, GW_IN_AUTH);
+        gw_session_reply(s, 334, "", chal);
+        gw_in_pump(s);
+        return;
+    }
     gw_auth_job_end(job);
     gw_in_enter(s, GW_IN_READY);
     if (s->auth_failures >= gw_auth_cfg(s)->max_failures) {
@@ -213,7 +242,9 @@ gw_auth_failed(struct gw_session *s, struct gw_auth_job *job)
         recent = gw_authfail_note(t, &s->client_sa.sa, gw_now_ms(),
                                   a->block_time_ms);
     }
-    gw_sasl_wipe(&job->sasl);
+    /* secrets now; the mechanism stays (a token's error challenge comes
+     * after the delay) */
+    gw_sasl_wipe_pass(&job->sasl);
     gw_in_enter(s, GW_IN_AUTHWAIT);
     if (uv_timer_init(&s->w->loop, &job->delay) != 0) {
         gw_auth_job_end(job);
@@ -266,9 +297,8 @@ gw_auth_succeeded(struct gw_session *s, struct gw_auth_job *job)
     s->auth_mech = (uint8_t)job->sasl.mech;
     gw_auth_log(s, job, "ok");
     gw_metric_inc(GW_M_auth_success_total);
-    if (s->w->authfail != NULL) {
-        gw_authfail_clear(s->w->authfail, &s->client_sa.sa);
-    }
+    /* the address's failures stay counted: a guesser with one account of
+     * its own must not wipe its record by logging in between guesses */
     gw_auth_job_end(job);
     gw_session_reply(s, 235, "2.7.0", "Authentication successful");
 }
@@ -325,22 +355,18 @@ gw_auth_after_check(uv_work_t *req, int status)
         gw_auth_job_free(job); /* the client left meanwhile */
         return;
     }
+    if (s->closing) {
+        gw_auth_job_end(job); /* told 421 meanwhile: no 235/535 after it */
+        return;
+    }
     if (status != 0 || job->tempfail) {
         gw_auth_job_end(job);
         gw_in_enter(s, GW_IN_READY);
         gw_session_reply(s, 454, "4.7.0", "Temporary authentication failure");
     } else if (job->ok) {
         gw_auth_succeeded(s, job);
-    } else if (GW_SASL_IS_TOKEN(job->sasl.mech)) {
-        char chal[128];
-
-        /* RFC 7628 3.2.2: an error challenge first; the 535 (and the
-         * failure's count and delay) follow the client's answer */
-        gw_sasl_token_error(&job->sasl, chal, sizeof(chal));
-        gw_in_enter(s, GW_IN_AUTH);
-        gw_session_reply(s, 334, "", chal);
     } else {
-        gw_auth_failed(s, job);
+        gw_auth_failed(s, job); /* tokens: the error challenge after it */
     }
     if (!s->closing) {
         gw_in_pump(s);
@@ -522,8 +548,12 @@ gw_auth_progress(struct gw_session *s, struct gw_auth_job *job,
         gw_auth_abort(s, 501, "5.0.0", "Authentication cancelled");
         return;
     case GW_SASL_E_AUTHZID:
-    case GW_SASL_ERROR_ACK:
         gw_auth_failed(s, job);
+        return;
+    case GW_SASL_ERROR_ACK:
+        /* the answer to a token's error challenge: counted already */
+        gw_auth_abort_quiet(s, 535, "5.7.8",
+                            "Authentication credentials invalid");
         return;
     default:
         gw_auth_abort(s, 501, "5.5.2",
@@ -653,4 +683,26 @@ gw_auth_response(struct gw_session *s, const struct gw_line *line,
         return;
     }
     gw_auth_progress(s, job, st, chal);
+}
+
+bool
+gw_auth_holds_upstream(const struct gw_session *s)
+{
+    return s->auth_user != NULL && gw_auth_cfg(s)->relay;
+}
+
+void
+gw_auth_upstream_lost(struct gw_session *s)
+{
+    if (!gw_auth_holds_upstream(s)) {
+        return;
+    }
+    /* the login was the upstream session's: without it the client is
+     * not authenticated any more (auth.required answers 530 again) */
+    gw_log(GW_LOG_WARN, s->sid, "event=auth result=lost "
+           "reason=\"upstream session gone\"");
+    mbedtls_platform_zeroize(s->auth_user, strlen(s->auth_user));
+    gw_free(s->auth_user);
+    s->auth_user = NULL;
+    s->auth_mech = GW_SASL_NONE;
 }

@@ -38,6 +38,12 @@ void gw_auth_upstream_reply(struct gw_session *s, const struct gw_reply *r);
  * returns true; false when no relayed exchange was pending. */
 bool gw_auth_upstream_failed(struct gw_session *s);
 
+/* auth.mode: relay and authenticated: the login lives on s->up, which
+ * must not be swapped for another upstream session. */
+bool gw_auth_holds_upstream(const struct gw_session *s);
+/* The upstream session went away: a relayed login goes with it. */
+void gw_auth_upstream_lost(struct gw_session *s);
+
 /* The session ends or resets (STARTTLS): drops the exchange in flight
  * (a running check finishes in its thread and is then discarded) and the
  * authenticated identity. */

@@ -371,7 +371,8 @@ gw_cfg_walk_upstream_auth(struct gw_cfg_ctx *ctx, struct gw_upstream_cfg *u,
             a->mechanism = s != NULL ? (unsigned)gw_sasl_mech_parse(
                                            (const uint8_t *)s, strlen(s))
                                      : GW_SASL_PLAIN;
-            if (s != NULL && a->mechanism == GW_SASL_NONE) {
+            if (s != NULL && a->mechanism != GW_SASL_PLAIN &&
+                a->mechanism != GW_SASL_LOGIN) {
                 gw_cfg_quote(q, sizeof(q), s);
                 gw_cfg_error(ctx, &m->pos, "%s: %s: expected PLAIN or LOGIN",
                              path, q);

@@ -523,6 +523,12 @@ gw_in_mail_policy(struct gw_session *s, const struct gw_mail_args *args,
         }
     }
     if (block != s->upstream_block) {
+        if (gw_auth_holds_upstream(s)) {
+            /* the login lives on the current upstream session */
+            gw_session_reply(s, 451, "4.3.0", "Routing conflicts with the "
+                             "authenticated session, try again later");
+            return false;
+        }
         if (s->up != NULL) {
             gw_up_close(s->up, true);
             s->up = NULL;

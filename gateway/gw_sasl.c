@@ -161,14 +161,24 @@ gw_sasl_token_error(struct gw_sasl *x, char *chal, size_t cap)
 static bool
 gw_sasl_bearer(struct gw_sasl *x, const uint8_t *v, size_t len)
 {
+    size_t i;
+
     if (len < 8 || !gw_str_iprefix(v, len, "Bearer ") ||
         len - 7 > GW_SASL_TOKEN_MAX) {
         return false;
     }
+    for (i = 7; i < len; i++) { /* RFC 6750 2.1 b64token */
+        uint8_t c = v[i];
+
+        if (!gw_base64_char(c) && c != '-' && c != '.' && c != '_' &&
+            c != '~' && c != '=') {
+            return false; /* nothing a token command could misread */
+        }
+    }
     memcpy(x->token, v + 7, len - 7);
     x->token[len - 7] = '\0';
     x->token_len = len - 7;
-    return x->token_len > 0 && memchr(x->token, 0, x->token_len) == NULL;
+    return x->token_len > 0;
 }
 
 /* The kvpairs after the GS2 header: key=value^A ... ^A. Takes "auth"

@@ -726,6 +726,7 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
     size_t i;
 
     s->up = NULL; /* u is closing itself */
+    gw_auth_upstream_lost(s);
     if (why == GW_UP_FAIL_IDLE) {
         /* Nothing was pending. A transaction in progress learns of it at
          * its next command (RCPT or DATA answer 451 4.4.2). */

@@ -369,7 +369,9 @@ gw_tokens_command_check(const struct gw_tokens *t, const char *token,
     }
     close(in[1]);
     in[1] = -1;
+    buf[0] = '\0';
     read_ok = gw_tokens_read_all(out[0], buf, sizeof(buf), &n, deadline);
+    buf[n] = '\0'; /* also after a timeout, which leaves it open */
     close(out[0]);
     out[0] = -1;
     status = gw_tokens_reap(pid, read_ok ? deadline : gw_tokens_now_ms());

@@ -103,6 +103,8 @@ static void gw_up_arm_timer(struct gw_upstream *u);
 static void gw_up_on_xclient_reply(struct gw_upstream *u,
                                    const struct gw_reply *r);
 static void gw_up_ready(struct gw_upstream *u);
+static int gw_up_write_secret(struct gw_upstream *u, const char *line,
+                              size_t len);
 static bool gw_up_send_proxy(struct gw_upstream *u);
 static void gw_up_login(struct gw_upstream *u);
 static void gw_up_on_auth_reply(struct gw_upstream *u,
@@ -333,6 +335,13 @@ gw_up_setup_failed(struct gw_upstream *u, const char *detail)
            u->ucfg->name, gw_up_addr(u), gw_up_state_names[u->state], detail);
     gw_strlcpy(u->fail_detail, detail, sizeof(u->fail_detail));
     gw_metric_inc(GW_M_upstream_connect_failures_total);
+    /* Once XCLIENT went out, the session was the client's: another
+     * address would get the transaction without it (the owner has moved
+     * past identifying). Fail it; the client retries. */
+    if (u->xclient != NULL || u->xclient_done) {
+        gw_up_fail(u, GW_UP_FAIL_LOST, detail);
+        return;
+    }
     if (u->owner != NULL && u->addr_index + 1 < u->ucfg->naddrs) {
         u->retry_next = true;
         gw_conn_close(&u->conn);
@@ -792,7 +801,9 @@ gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
     if (u->state != GW_UP_READY || u->fifo_count >= gw_up_window(u)) {
         return GW_E_LIMIT;
     }
-    rc = gw_up_write_line(u, line, len);
+    /* a relayed SASL exchange carries the client's credentials */
+    rc = verb == GW_VERB_AUTH ? gw_up_write_secret(u, line, len)
+                              : gw_up_write_line(u, line, len);
     if (rc != 0) {
         return rc;
     }

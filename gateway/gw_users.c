@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
+#include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 
 #include "gateway/gw_alloc.h"
@@ -25,6 +25,7 @@ struct gw_user_entry {
 
 struct gw_users {
     char *blob; /* the file, its separators turned into NULs */
+    size_t blob_len;
     struct gw_user_entry *entries;
     size_t count;
     char dummy[CRYPT_OUTPUT_SIZE];
@@ -244,6 +245,7 @@ gw_users_load(const char *path, char *why, size_t why_cap)
         return NULL;
     }
     u->blob = gw_users_read(path, &len, why, why_cap);
+    u->blob_len = len;
     if (u->blob == NULL || !gw_users_parse(u, len, why, why_cap)) {
         gw_users_free(u);
         return NULL;
@@ -257,9 +259,13 @@ gw_users_load(const char *path, char *why, size_t why_cap)
             return NULL;
         }
     }
-    if (getrandom(u->scram_secret, sizeof(u->scram_secret), 0) !=
-            (ssize_t)sizeof(u->scram_secret) ||
-        !gw_users_hash_new("postern-dummy", u->dummy, sizeof(u->dummy))) {
+    /* Fake SCRAM salts must look the same from every worker and across
+     * reloads, or a changing salt would tell a user without keys from one
+     * with: the secret is a hash of the file (its hashes and keys are
+     * secret already), stable until the file changes. */
+    (void)mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                     (const unsigned char *)u->blob, len, u->scram_secret);
+    if (!gw_users_hash_new("postern-dummy", u->dummy, sizeof(u->dummy))) {
         gw_users_why(why, why_cap, "libcrypt cannot make a hash");
         gw_users_free(u);
         return NULL;
@@ -273,6 +279,10 @@ gw_users_free(struct gw_users *u)
     if (u == NULL) {
         return;
     }
+    if (u->blob != NULL) { /* hashes and SCRAM keys */
+        mbedtls_platform_zeroize(u->blob, u->blob_len);
+    }
+    mbedtls_platform_zeroize(u->scram_secret, sizeof(u->scram_secret));
     gw_free(u->entries);
     gw_free(u->blob);
     gw_free(u);

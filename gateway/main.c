@@ -126,6 +126,10 @@ main(int argc, char **argv)
     size_t i;
     int ch;
 
+    /* AUTH checks (crypt, token commands) run in libuv's thread pool: 4
+     * threads by default, which a few slow token commands could hold.
+     * An administrator's own setting wins. */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
     if (argc >= 2 && strcmp(argv[1], "passwd") == 0) {
         return gw_passwd_main(argc, argv);
     }

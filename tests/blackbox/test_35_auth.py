@@ -316,7 +316,15 @@ def scram_sha_256(ctx):
 
 @suite.case
 def wrong_passwords_delay_then_421_then_block(ctx):
-    up, pp = start(ctx)
+    # its own instance: failures of the other cases stay counted (a
+    # success does not clear them), and this one counts from zero
+    up = Upstream(ctx, name="upstream-block")
+    users = ctx.path("users-block")
+    with open(users, "w") as f:
+        f.write(passwd(ctx, "bob", "pw-bob"))
+    pp = Postern(ctx, name="postern-block",
+                 config=CONFIG % {"c": test_certs(), "up": up.addr,
+                                  "users": users, "p465": free_port()})
     # a fresh client address: the failure table is per address
     times = []
     s = smtp_tls(pp)
@@ -398,13 +406,13 @@ process:
 """
 
 
-def relay_pair(ctx, name, tls="encrypt"):
+def relay_pair(ctx, name, tls="encrypt", opts=()):
     c = test_certs()
     targs = ["--cert", os.path.join(c, "server-rsa.crt"),
              "--key", os.path.join(c, "server-rsa.key")] if tls != "none" else []
     up = AiosmtpdUpstream(ctx, name="aiosmtpd-" + name, tls_args=targs,
                           args=["--auth", "legacy-user:legacy pw"])
-    pp = Postern(ctx, name="postern-" + name,
+    pp = Postern(ctx, name="postern-" + name, opts=list(opts),
                  config=RELAY % {"c": c, "up": up.addr, "tls": tls})
     return up, pp
 
@@ -442,6 +450,25 @@ def relay_mode_wrong_password(ctx):
     code, msg = s.docmd("MAIL", "FROM:<a@example.org>")
     check_eq(code, 530, "still not authenticated")
     s.quit()
+
+
+@suite.case
+def relay_mode_login_lost_with_its_upstream_session(ctx):
+    """The login lives on the upstream session: when that session goes
+    (here: timeouts.upstream_idle), the client is not authenticated any
+    more, rather than sending as Postern's own."""
+    up, pp = relay_pair(ctx, "relay-lost", opts=["timeouts.upstream_idle=500ms"])
+    s = smtp_tls(pp)
+    code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0legacy-user\0legacy pw"))
+    check_eq(code, 235, "relayed login")
+    deadline = time.time() + 5
+    while "event=auth result=lost" not in pp.log():
+        check(time.time() < deadline, "the loss is logged:\n" + pp.log_tail())
+        time.sleep(0.05)
+    code, msg = s.docmd("MAIL", "FROM:<a@example.org>")
+    check_eq((code, msg[:5]), (530, b"5.7.0"), "authentication required again")
+    s.quit()
+    check_eq(len(up.messages()), 0, "nothing sent unauthenticated")
 
 
 @suite.case
@@ -545,6 +572,18 @@ def bearer_tokens_from_a_file(ctx):
     code, msg = s.docmd("NOOP", "x" * 1000)
     check_eq((code, msg[:5]), (500, b"5.5.2"), "a long NOOP")
     s.quit()
+    # guessing tokens and cancelling each error challenge still counts:
+    # the third failure of a session is 421 (auth.max_failures)
+    s = smtp_tls(pp)
+    for i in range(2):
+        code, msg = s.docmd("AUTH", "XOAUTH2 " + xoauth2("x", "guess%d" % i))
+        check_eq(code, 334, "error challenge %d" % i)
+        code, msg = s.docmd("*")
+        check_eq(code, 501, "cancelled %d" % i)
+    code, msg = s.docmd("AUTH", "XOAUTH2 " + xoauth2("x", "guess2"))
+    check_eq((code, msg[:5]), (421, b"4.7.0"), "third failure: closed")
+    check(pp.log().count("event=auth result=fail mech=XOAUTH2") >= 3,
+          "each failure logged:\n" + pp.log_tail())
 
 
 @suite.case
