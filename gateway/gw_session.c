@@ -845,8 +845,16 @@ void
 gw_session_shutdown(struct gw_session *s)
 {
     /* Idle sessions go now; a transaction in flight finishes first, and
-     * the command after it gets the 421 (gw_in_dispatch). */
-    if (s->tx == NULL && (s->state == GW_IN_GREETED ||
+     * the command after it gets the 421 (gw_in_dispatch). A connection
+     * still waiting for its PROXY header has had no greeting: it just
+     * closes; an AUTH exchange ends with the 421 too. */
+    if (s->state == GW_IN_PROXY) {
+        gw_session_close(s, "shutdown", false);
+        return;
+    }
+    if (s->tx == NULL && (s->state == GW_IN_AUTH ||
+                          s->state == GW_IN_AUTHWAIT ||
+                          s->state == GW_IN_GREETED ||
                           s->state == GW_IN_READY ||
                           s->state == GW_IN_CONNECT)) {
         gw_session_reply_close(s, 421, "4.3.2", "Service shutting down",
