@@ -370,10 +370,11 @@ gw_sasl_scram(struct gw_sasl *x, const uint8_t *msg, size_t len, char *chal,
         if (rc != GW_SCRAM_OK) {
             return gw_sasl_scram_status(rc);
         }
-        x->step = 3;
-        return gw_base64_encode(chal, cap, (const uint8_t *)final, n)
-                   ? GW_SASL_CHALLENGE
-                   : GW_SASL_E_SYNTAX;
+        if (!gw_base64_encode(chal, cap, (const uint8_t *)final, n)) {
+            return GW_SASL_E_SYNTAX;
+        }
+        x->step = 3; /* only once the server-final can go out */
+        return GW_SASL_CHALLENGE;
     }
     return x->step == 3 && len == 0 ? GW_SASL_VERIFIED : GW_SASL_E_SYNTAX;
 }
