@@ -76,6 +76,37 @@ pol_domain_of(struct pol_val *out, const struct pol_str *s)
     }
 }
 
+/* Does the sender's domain equal the authenticated user's (ASCII case
+ * ignored)? Absent without AUTH, without a sender domain, or for a user
+ * name that is not a mailbox. */
+static void
+pol_sender_owned(struct pol_val *out, const struct pol_facts *f)
+{
+    struct pol_val s;
+    struct pol_val u;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    if (!f->authenticated) {
+        return;
+    }
+    pol_domain_of(&s, &f->sender);
+    pol_domain_of(&u, &f->auth_user);
+    if (!s.present || !u.present) {
+        return;
+    }
+    out->present = true;
+    out->num = s.len == u.len;
+    for (i = 0; out->num && i < s.len; i++) {
+        uint8_t a = s.p[i];
+        uint8_t b = u.p[i];
+
+        a = (a >= 'A' && a <= 'Z') ? (uint8_t)(a + 32) : a;
+        b = (b >= 'A' && b <= 'Z') ? (uint8_t)(b + 32) : b;
+        out->num = a == b;
+    }
+}
+
 void
 pol_fact_value(struct pol_evalctx *ec, enum pol_fact fact, struct pol_val *out)
 {
@@ -138,6 +169,9 @@ pol_fact_value(struct pol_evalctx *ec, enum pol_fact fact, struct pol_val *out)
         break;
     case POL_FACT_SENDER_DOMAIN:
         pol_domain_of(out, &f->sender);
+        break;
+    case POL_FACT_SENDER_OWNED:
+        pol_sender_owned(out, f);
         break;
     case POL_FACT_SIZE:
         out->present = f->has_size;
@@ -267,7 +301,8 @@ pol_cond_eval(struct pol_run *run, const struct pol_cond *c,
         m = v.present;
         break;
     case POL_M_IS:
-        m = (v.num != 0) == c->truth;
+        /* an absent fact matches nothing (sender_owned without AUTH) */
+        m = v.present && (v.num != 0) == c->truth;
         break;
     case POL_M_CMP:
         m = v.present && pol_cmp_holds(c->cmp, v.num, c->num);

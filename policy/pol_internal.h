@@ -92,6 +92,7 @@ enum pol_fdom {
     X(MESSAGES, "messages", NUM, MAIL, EOM, NONE)                              \
     X(SENDER, "sender", STR, MAIL, EOM, MAILBOX)                               \
     X(SENDER_DOMAIN, "sender_domain", STR, MAIL, EOM, HOST)                    \
+    X(SENDER_OWNED, "sender_owned", BOOL, MAIL, EOM, NONE)                     \
     X(SIZE, "size", NUM, MAIL, EOM, NONE)                                      \
     X(BODY, "body", STR, MAIL, EOM, NONE)                                      \
     X(SMTPUTF8, "smtputf8", BOOL, MAIL, EOM, NONE)                             \

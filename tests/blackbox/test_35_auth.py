@@ -80,6 +80,12 @@ policy:
       if:
         - auth_user: carol
       then: 'reject 535 5.7.8 "Account suspended"'
+    - name: own-domain-only
+      stage: mail
+      if:
+        - authenticated: true
+        - sender_owned: false
+      then: 'reject 553 5.7.1 "Sender address not owned by ${auth_user}"'
 """
 
 
@@ -233,6 +239,21 @@ def rfc4954_error_replies(ctx):
     s.docmd("RSET")
     code, msg = s.docmd("MAIL", "FROM:<bob@example.org> AUTH=bad+zz")
     check_eq((code, msg[:5]), (501, b"5.5.4"), "AUTH= not xtext")
+    s.quit()
+
+
+@suite.case
+def policy_keeps_users_to_their_domain(ctx):
+    up, pp = start(ctx)
+    s = smtp_tls(pp)
+    code, _ = s.docmd("AUTH", "PLAIN " + b64(b"\0alice@example.org\0correct horse"))
+    check_eq(code, 235, "login")
+    code, msg = s.docmd("MAIL", "FROM:<boss@other.example>")
+    check_eq((code, msg), (553, b"5.7.1 Sender address not owned by "
+                                b"alice@example.org"), "someone else's domain")
+    code, msg = s.docmd("MAIL", "FROM:<Alice@EXAMPLE.org>")
+    check_eq(code, 250, "her own domain, any case: %r" % msg)
+    s.docmd("RSET")
     s.quit()
 
 
