@@ -169,6 +169,9 @@ gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in)
     if (in->starttls) {
         flags |= GW_CAP_STARTTLS;
     }
+    if (in->xclient && !gw_caps_dropped(in->ehlo, "XCLIENT")) {
+        flags |= GW_CAP_XCLIENT;
+    }
     if (in->auth_mechs != 0 && !gw_caps_dropped(in->ehlo, "AUTH")) {
         flags |= GW_CAP_AUTH;
         offered->auth_mechs = in->auth_mechs;
@@ -258,6 +261,11 @@ gw_caps_format_ehlo(const struct gw_caps *offered, const char *hostname,
                          "250%cLIMITS RCPTMAX=%zu MAILMAX=%zu\r\n",
                          line == nlines ? ' ' : '-', offered->rcptmax,
                          offered->mailmax);
+        } else if (cn->flag == GW_CAP_XCLIENT) {
+            n = snprintf((char *)dst + o, cap - o,
+                         "250%cXCLIENT NAME ADDR PORT PROTO HELO LOGIN "
+                         "DESTADDR DESTPORT\r\n",
+                         line == nlines ? ' ' : '-');
         } else if (cn->flag == GW_CAP_AUTH) {
             n = gw_caps_format_auth((char *)dst + o, cap - o,
                                     line == nlines ? ' ' : '-',

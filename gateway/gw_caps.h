@@ -62,6 +62,7 @@ struct gw_offer_input {
     bool starttls;                  /* the listener offers STARTTLS now */
     unsigned auth_mechs;            /* AUTH mechanisms to offer now (0:
                                        AUTH is not offered) */
+    bool xclient;                   /* XCLIENT: the client is trusted */
 };
 
 /* What must be bridged for a transaction, from (offered, upstream). */

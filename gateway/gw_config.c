@@ -773,6 +773,7 @@ gw_cfg_walk_listener(struct gw_cfg_ctx *ctx, struct gw_config *cfg, size_t i,
             gw_cfg_get_upstream(ctx, cfg, m, path, &l->upstream);
         } else if (strcmp(m->key, "auth") != 0 &&
                    strcmp(m->key, "proxy_trusted") != 0 &&
+                   strcmp(m->key, "xclient_trusted") != 0 &&
                    !gw_cfg_tls_is_key(m->key, false)) {
             gw_cfg_unknown_key(ctx, m, where);
         }

@@ -83,6 +83,15 @@ struct gw_net {
     char text[64];      /* as written, for -n */
 };
 
+/* A list of networks (proxy_trusted, xclient_trusted). */
+struct gw_nets {
+    struct gw_net net[GW_MAX_PROXY_TRUSTED];
+    size_t n;
+};
+
+/* Is sa's address in one of the networks? */
+bool gw_nets_contain(const struct gw_nets *nets, const struct sockaddr *sa);
+
 /* A listener's AUTH (RFC 4954): key auth, a map; absent = no AUTH. */
 struct gw_auth_cfg {
     bool enabled;                 /* the listener has an auth block */
@@ -145,8 +154,10 @@ struct gw_listener_cfg {
                                       header comes first (HAProxy) */
     /* key proxy_trusted: the networks it may come from (required with
      * proxy_protocol); others are closed without a greeting */
-    struct gw_net proxy_trusted[GW_MAX_PROXY_TRUSTED];
-    size_t nproxy_trusted;
+    struct gw_nets proxy_trusted;
+    /* key xclient_trusted: clients that may send XCLIENT (offered to
+     * them only); empty: XCLIENT is refused */
+    struct gw_nets xclient_trusted;
 };
 
 struct gw_upstream_cfg {

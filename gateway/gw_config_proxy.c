@@ -1,17 +1,35 @@
 /*
- * A listener's PROXY protocol keys: proxy_protocol and proxy_trusted (the
- * networks a header may come from), and their part of `postern -n`.
+ * A listener's lists of trusted networks: proxy_trusted (the peers a
+ * PROXY header may come from, with proxy_protocol) and xclient_trusted
+ * (the clients that may send XCLIENT), and their part of `postern -n`.
  */
 #include <string.h>
 
 #include "gateway/gw_config_internal.h"
 #include "policy/policy.h"
 
-static void
-gw_cfg_proxy_net(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
-                 const struct gw_cfg_node *el, const char *path)
+bool
+gw_nets_contain(const struct gw_nets *nets, const struct sockaddr *sa)
 {
-    struct gw_net *net = &l->proxy_trusted[l->nproxy_trusted];
+    struct pol_addr a;
+    size_t i;
+
+    if (pol_addr_from_sockaddr(&a, sa) != 0) {
+        return false;
+    }
+    for (i = 0; i < nets->n; i++) {
+        if (pol_addr_in_net(&a, &nets->net[i].addr, nets->net[i].bits)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+gw_cfg_net(struct gw_cfg_ctx *ctx, struct gw_nets *nets,
+           const struct gw_cfg_node *el, const char *path)
+{
+    struct gw_net *net = &nets->net[nets->n];
     const char *s = gw_cfg_scalar(ctx, el, path, "a network (10.0.0.0/8)");
     const char *why = NULL;
     char q[GW_CFG_QUOTE_MAX];
@@ -27,7 +45,35 @@ gw_cfg_proxy_net(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
         return;
     }
     memcpy(net->text, s, strlen(s) + 1);
-    l->nproxy_trusted++;
+    nets->n++;
+}
+
+/* A network or a list of 1..GW_MAX_PROXY_TRUSTED of them. */
+static void
+gw_cfg_nets(struct gw_cfg_ctx *ctx, struct gw_nets *nets,
+            const struct gw_cfg_node *n, const char *path)
+{
+    const struct gw_cfg_node *el;
+    size_t k = 0;
+
+    nets->n = 0;
+    if (n->kind == GW_CFG_SCALAR) {
+        gw_cfg_net(ctx, nets, n, path);
+        return;
+    }
+    if (n->kind != GW_CFG_SEQ || n->nchild == 0 ||
+        n->nchild > GW_MAX_PROXY_TRUSTED) {
+        gw_cfg_error(ctx, &n->pos, "%s: expected 1 to %d networks "
+                     "(10.0.0.0/8, 2001:db8::/32)", path,
+                     GW_MAX_PROXY_TRUSTED);
+        return;
+    }
+    for (el = n->child; el != NULL; el = el->next, k++) {
+        char epath[GW_CFG_PATH_MAX];
+
+        (void)gw_cfg_fmt(epath, sizeof(epath), "%s.%zu", path, k);
+        gw_cfg_net(ctx, nets, el, epath);
+    }
 }
 
 void
@@ -36,28 +82,19 @@ gw_cfg_walk_listener_proxy(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
 {
     const struct gw_cfg_node *on = gw_cfg_find(el, "proxy_protocol");
     const struct gw_cfg_node *nets = gw_cfg_find(el, "proxy_trusted");
-    const struct gw_cfg_node *n;
+    const struct gw_cfg_node *xc = gw_cfg_find(el, "xclient_trusted");
     char path[GW_CFG_PATH_MAX];
-    size_t k = 0;
 
-    l->nproxy_trusted = 0;
+    l->proxy_trusted.n = 0;
+    l->xclient_trusted.n = 0;
     if (nets != NULL) {
         (void)gw_cfg_fmt(path, sizeof(path), "listeners.%zu.proxy_trusted", i);
-        if (nets->kind == GW_CFG_SCALAR) {
-            gw_cfg_proxy_net(ctx, l, nets, path);
-        } else if (nets->kind != GW_CFG_SEQ || nets->nchild == 0 ||
-                   nets->nchild > GW_MAX_PROXY_TRUSTED) {
-            gw_cfg_error(ctx, &nets->pos, "%s: expected 1 to %d networks "
-                         "(10.0.0.0/8, 2001:db8::/32)", path,
-                         GW_MAX_PROXY_TRUSTED);
-        } else {
-            for (n = nets->child; n != NULL; n = n->next, k++) {
-                char epath[GW_CFG_PATH_MAX];
-
-                (void)gw_cfg_fmt(epath, sizeof(epath), "%s.%zu", path, k);
-                gw_cfg_proxy_net(ctx, l, n, epath);
-            }
-        }
+        gw_cfg_nets(ctx, &l->proxy_trusted, nets, path);
+    }
+    if (xc != NULL) {
+        (void)gw_cfg_fmt(path, sizeof(path), "listeners.%zu.xclient_trusted",
+                         i);
+        gw_cfg_nets(ctx, &l->xclient_trusted, xc, path);
     }
     if (l->proxy_protocol && nets == NULL) {
         gw_cfg_error(ctx, on != NULL ? &on->pos : &el->pos,
@@ -69,17 +106,25 @@ gw_cfg_walk_listener_proxy(struct gw_cfg_ctx *ctx, struct gw_listener_cfg *l,
     }
 }
 
-void
-gw_cfg_print_listener_proxy(FILE *fp, const struct gw_listener_cfg *l)
+static void
+gw_cfg_print_nets(FILE *fp, const char *key, const struct gw_nets *nets)
 {
     size_t i;
 
-    if (!l->proxy_protocol) {
-        return;
-    }
-    fprintf(fp, "    proxy_trusted: [");
-    for (i = 0; i < l->nproxy_trusted; i++) {
-        fprintf(fp, "%s\"%s\"", i > 0 ? ", " : "", l->proxy_trusted[i].text);
+    fprintf(fp, "    %s: [", key);
+    for (i = 0; i < nets->n; i++) {
+        fprintf(fp, "%s\"%s\"", i > 0 ? ", " : "", nets->net[i].text);
     }
     fprintf(fp, "]\n");
+}
+
+void
+gw_cfg_print_listener_proxy(FILE *fp, const struct gw_listener_cfg *l)
+{
+    if (l->proxy_protocol) {
+        gw_cfg_print_nets(fp, "proxy_trusted", &l->proxy_trusted);
+    }
+    if (l->xclient_trusted.n > 0) {
+        gw_cfg_print_nets(fp, "xclient_trusted", &l->xclient_trusted);
+    }
 }

@@ -25,6 +25,7 @@
 #include "gateway/gw_str.h"
 #include "gateway/gw_upstream.h"
 #include "gateway/gw_worker.h"
+#include "gateway/gw_xclient_in.h"
 
 /* Output room a command needs before it runs (its reply is at most this). */
 #define GW_IN_REPLY_RESERVE 2048
@@ -102,6 +103,10 @@ static const struct gw_in_cmd gw_in_cmds[GW_VERB_COUNT] = {
     [GW_VERB_STARTTLS] = {GW_VERB_STARTTLS, GW_IN_ALL, gw_in_starttls},
     /* RFC 4954 4: not during a transaction */
     [GW_VERB_AUTH] = {GW_VERB_AUTH, GW_IN_BIT(GW_IN_READY), gw_auth_command},
+    /* Postfix's XCLIENT_README: not in a mail transaction */
+    [GW_VERB_XCLIENT] = {GW_VERB_XCLIENT,
+                         GW_IN_BIT(GW_IN_GREETED) | GW_IN_BIT(GW_IN_READY),
+                         gw_xclient_in_command},
 };
 
 #define GW_IN_STATE_STR(name) #name,
@@ -467,6 +472,7 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     in.starttls = s->cfg->listeners[s->listener].tls == GW_TLS_STARTTLS &&
                   !gw_conn_tls_active(&s->client);
     in.auth_mechs = gw_auth_offer(s);
+    in.xclient = gw_xclient_in_allowed(s);
     gw_caps_offer(&s->offered, &in);
     n = gw_caps_format_ehlo(&s->offered, s->cfg->hostname, buf, sizeof(buf));
     GW_ASSERT(n > 0);

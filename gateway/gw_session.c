@@ -28,9 +28,12 @@ static void gw_session_on_connect(struct gw_conn *c, int status);
 static void gw_session_on_closed(struct gw_conn *c);
 static void gw_session_on_tls_ready(struct gw_conn *c);
 static void gw_session_greet(struct gw_session *s);
+static void gw_session_greet_reply(struct gw_session *s);
 static bool gw_session_connect_policy(struct gw_session *s);
 static void gw_session_up_ready(struct gw_upstream *u, void *owner);
 static void gw_session_begin(struct gw_session *s);
+static bool gw_session_connect_policy(struct gw_session *s);
+static void gw_session_greet(struct gw_session *s);
 static void gw_session_proxy_wait(struct gw_session *s);
 static void gw_session_proxy_read(struct gw_session *s);
 static void gw_session_up_reply(struct gw_upstream *u, void *owner,
@@ -132,6 +135,10 @@ gw_session_accept(struct gw_worker *w, size_t listener, uv_stream_t *server)
         gw_session_client_text(s, addr, sizeof(addr));
         gw_log(GW_LOG_INFO, s->sid, "event=connect client=%s listener=%s",
                addr, cfg->listeners[listener].name);
+        /* decided on the TCP peer, before any header or XCLIENT */
+        s->xclient_ok = gw_nets_contain(&cfg->listeners[listener]
+                                             .xclient_trusted,
+                                        &s->client_sa.sa);
     }
 
     gw_metric_inc(GW_M_connections_total);
@@ -198,6 +205,18 @@ gw_session_begin(struct gw_session *s)
     gw_session_greet(s);
 }
 
+void
+gw_session_restart(struct gw_session *s)
+{
+    memset(&s->offered, 0, sizeof(s->offered));
+    gw_in_enter(s, GW_IN_GREETED);
+    if (!gw_session_connect_policy(s)) {
+        return; /* refused, and closing */
+    }
+    /* no pump: this runs inside the inbound machine, which goes on */
+    gw_session_greet_reply(s);
+}
+
 /* The connect stage: a refusal replaces the greeting and closes. */
 static bool
 gw_session_connect_policy(struct gw_session *s)
@@ -225,13 +244,19 @@ gw_session_connect_policy(struct gw_session *s)
 }
 
 static void
-gw_session_greet(struct gw_session *s)
+gw_session_greet_reply(struct gw_session *s)
 {
     char text[GW_MAX_DOMAIN + 32];
 
     snprintf(text, sizeof(text), "%s ESMTP Postern", s->cfg->hostname);
     gw_session_reply(s, 220, "", text); /* RFC 2034: no code here */
     gw_in_enter(s, GW_IN_GREETED);
+}
+
+static void
+gw_session_greet(struct gw_session *s)
+{
+    gw_session_greet_reply(s);
     gw_in_pump(s);
 }
 
@@ -333,32 +358,14 @@ gw_session_on_read(struct gw_conn *c)
 
 /* ---- the PROXY protocol header (listeners[].proxy_protocol) ---------- */
 
-static bool
-gw_session_proxy_trusted(const struct gw_session *s)
-{
-    const struct gw_listener_cfg *l = &s->cfg->listeners[s->listener];
-    struct pol_addr a;
-    size_t i;
-
-    if (pol_addr_from_sockaddr(&a, &s->client_sa.sa) != 0) {
-        return false;
-    }
-    for (i = 0; i < l->nproxy_trusted; i++) {
-        if (pol_addr_in_net(&a, &l->proxy_trusted[i].addr,
-                            l->proxy_trusted[i].bits)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Only trusted proxies may name the client; the header must come first
  * and soon. Anything else is closed without a greeting: whoever talks
  * SMTP here bypassed the proxy. */
 static void
 gw_session_proxy_wait(struct gw_session *s)
 {
-    if (!gw_session_proxy_trusted(s)) {
+    if (!gw_nets_contain(&s->cfg->listeners[s->listener].proxy_trusted,
+                         &s->client_sa.sa)) {
         gw_log(GW_LOG_WARN, s->sid, "event=proxy_refused reason=untrusted");
         gw_session_close(s, "PROXY listener, untrusted peer", false);
         return;

@@ -107,6 +107,7 @@ struct gw_session {
     } local_sa;
 
     bool counted;          /* registered in the per-client table */
+    bool xclient_ok;       /* the peer is in xclient_trusted */
     struct gw_conn client;
     struct gw_upstream *up;
     enum gw_in_state state;
@@ -182,6 +183,10 @@ void gw_session_tx_end(struct gw_session *s, const char *outcome,
                        const struct gw_reply *final, int local_code);
 /* Ends the session: close the client (after flushing) and the upstream. */
 void gw_session_close(struct gw_session *s, const char *reason, bool flush);
+
+/* After XCLIENT: the connect stage again with the new identity, then a
+ * new 220 greeting (the client must EHLO again). */
+void gw_session_restart(struct gw_session *s);
 
 /* The line reader's limit for a listener (see gw_session.c). */
 size_t gw_session_line_max(const struct gw_config *cfg, size_t listener);

@@ -28,7 +28,8 @@
     X(EXPN)                                                                    \
     X(HELP)                                                                    \
     X(STARTTLS)                                                                \
-    X(AUTH)
+    X(AUTH)                                                                    \
+    X(XCLIENT)
 
 #define GW_VERB_ENUM(name) GW_VERB_##name,
 enum gw_verb { GW_VERBS(GW_VERB_ENUM) GW_VERB_COUNT };

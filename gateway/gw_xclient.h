@@ -61,6 +61,10 @@ bool gw_ident_build(enum gw_ident_cmd cmd, unsigned offered,
                     const struct gw_client_identity *id,
                     struct gw_ident_lines *out);
 
+/* Decodes xtext (RFC 3461 4: "+HH" for an octet) into dst, NUL-terminated;
+ * false on bad xtext, a NUL octet, or no room. */
+bool gw_xtext_decode(char *dst, size_t cap, const uint8_t *p, size_t len);
+
 /* xtext-encodes (RFC 3461 4) p into dst (NUL-terminated); false when it
  * does not fit. */
 bool gw_xtext_encode(char *dst, size_t cap, const uint8_t *p, size_t len);

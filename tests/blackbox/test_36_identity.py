@@ -21,8 +21,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (AiosmtpdUpstream, Postern, Suite, Upstream,  # noqa: E402
-                 check, check_eq, test_certs)
+from lib import (AiosmtpdUpstream, Client, Postern, Suite,  # noqa: E402
+                 Upstream, check, check_eq, free_port, test_certs)
 
 suite = Suite("test_36_identity")
 
@@ -275,6 +275,73 @@ def upstream_auth_needs_tls(ctx):
     out = r.stdout.decode() + r.stderr.decode()
     check(r.returncode != 0 and "upstreams.0.auth: needs tls: encrypt or "
           "verify" in out, "refused without TLS: %r" % out)
+
+
+XCLIENT_IN = """
+listeners:
+  - name: behind-filter
+    address: "{listen}"
+    xclient_trusted: [127.0.0.0/8]
+  - name: public
+    address: "127.0.0.1:%(pub)d"
+    xclient_trusted: 10.0.0.0/8
+upstreams:
+  - addresses: ["%(up)s"]
+    xclient: true
+process:
+  workers: 1
+policy:
+  rules:
+    - name: no-test-net-3
+      stage: connect
+      if:
+        - client_address: 203.0.113.0/24
+      then: 'reject 554 5.7.1 "Not from ${client_address}"'
+"""
+
+
+@suite.case
+def xclient_from_a_trusted_client(ctx):
+    up = Upstream(ctx, ["EHLO_KEYWORDS PIPELINING, " + XCLIENT_KW,
+                        "REPLY UNKNOWN 220 mx.upstream ESMTP"],
+                  name="upstream-xcin")
+    pub = free_port()
+    pp = Postern(ctx, name="postern-xcin",
+                 config=XCLIENT_IN % {"up": up.addr, "pub": pub})
+    c = pp.client()
+    r = c.cmd("EHLO filter.example", 250)
+    check(b"XCLIENT NAME ADDR PORT" in r.raw, "offered when trusted: %r"
+          % r.raw)
+    c.cmd("XCLIENT ADDR=192.0.2.9 PORT=4242 HELO=real+2Dclient.example "
+          "LOGIN=alice PROTO=ESMTP", 220)
+    c.cmd("MAIL FROM:<a@example.org>", 503, "5.5.1")  # EHLO again first
+    c.cmd("EHLO real-client.example", 250)
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("XCLIENT ADDR=192.0.2.10", 503, "5.5.1")  # not in a transaction
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: via filter\r\n\r\nx\r\n.\r\n")
+    expect_ok = c.reply()
+    check_eq(expect_ok.code, 250, "delivered: %r" % expect_ok.raw)
+    c.cmd("XCLIENT ADDR=bogus", 501, "5.5.4")
+    c.cmd("XCLIENT COLOUR=blue", 501, "5.5.4")
+    # the connect stage runs again with the new address
+    c.cmd("XCLIENT ADDR=203.0.113.5", 554, "5.7.1")
+    c.close()
+    up.wait_messages(1)
+    x = [cmd for s in up.mail_sessions() for cmd in s["commands"]
+         if cmd.startswith("XCLIENT")]
+    check(x and "ADDR=192.0.2.9 PORT=4242" in x[0] and "LOGIN=alice" in x[0]
+          and "HELO=real-client.example" in x[0],
+          "the identity reaches the upstream: %r" % x)
+    check("event=xclient client=192.0.2.9:4242 helo=real-client.example "
+          "login=yes" in pp.log(), "logged:\n" + pp.log_tail())
+    # an untrusted client: not offered, refused
+    c = Client(ctx, pub)
+    r = c.cmd("EHLO somebody.example", 250)
+    check(b"XCLIENT" not in r.raw, "not offered: %r" % r.raw)
+    c.cmd("XCLIENT ADDR=192.0.2.9", 550, "5.7.0")
+    c.cmd("QUIT", 221)
 
 
 if __name__ == "__main__":

@@ -251,10 +251,10 @@ test_proxy_keys(void **state)
     assert_non_null(cfg);
     l = &cfg->listeners[0];
     assert_true(l->proxy_protocol);
-    assert_int_equal(l->nproxy_trusted, 3);
-    assert_int_equal(l->proxy_trusted[0].bits, 8);
-    assert_int_equal(l->proxy_trusted[1].bits, 128);
-    assert_int_equal(l->proxy_trusted[2].bits, 32);
+    assert_int_equal(l->proxy_trusted.n, 3);
+    assert_int_equal(l->proxy_trusted.net[0].bits, 8);
+    assert_int_equal(l->proxy_trusted.net[1].bits, 128);
+    assert_int_equal(l->proxy_trusted.net[2].bits, 32);
     fp = open_memstream(&text, &len);
     assert_non_null(fp);
     gw_config_print(cfg, fp);
@@ -268,7 +268,7 @@ test_proxy_keys(void **state)
     cfg = load("    proxy_protocol: true\n    proxy_trusted: 10.1.2.0/24\n",
                &errs);
     assert_non_null(cfg);
-    assert_int_equal(cfg->listeners[0].nproxy_trusted, 1);
+    assert_int_equal(cfg->listeners[0].proxy_trusted.n, 1);
     gw_config_unref(cfg);
 }
 

@@ -136,12 +136,33 @@ test_xclient_v6_and_split(void **state)
     }
 }
 
+static void
+test_xtext_decode(void **state)
+{
+    char out[32];
+
+    (void)state;
+    assert_true(gw_xtext_decode(out, sizeof(out), B("a+2Bb+3Dc")));
+    assert_string_equal(out, "a+b=c");
+    assert_true(gw_xtext_decode(out, sizeof(out), B("+C3+A9")));
+    assert_string_equal(out, "\xc3\xa9");
+    assert_false(gw_xtext_decode(out, sizeof(out), B("a+2")));   /* cut */
+    assert_false(gw_xtext_decode(out, sizeof(out), B("a+2b")));  /* case */
+    assert_false(gw_xtext_decode(out, sizeof(out), B("a=b")));   /* '=' */
+    assert_false(gw_xtext_decode(out, sizeof(out), B("a b")));   /* space */
+    assert_false(gw_xtext_decode(out, sizeof(out), B("+00")));   /* NUL */
+    assert_false(gw_xtext_decode(out, 3, B("abc")));             /* room */
+    assert_true(gw_xtext_decode(out, sizeof(out), B("")));
+    assert_string_equal(out, "");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xattr_parse),
         cmocka_unit_test(test_xtext_encode),
+        cmocka_unit_test(test_xtext_decode),
         cmocka_unit_test(test_xclient_v4),
         cmocka_unit_test(test_xclient_v6_and_split),
     };
