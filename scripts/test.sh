@@ -30,6 +30,6 @@ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
     -DPOSTERN_FUZZ=ON -DPOSTERN_WERROR=ON \
     -DPOSTERN_FUZZ_SECONDS="$FUZZ_SECONDS"
 cmake --build build-fuzz -j "$JOBS"
-(cd build-fuzz && ctest --output-on-failure -L fuzz-smoke)
+(cd build-fuzz && ctest --output-on-failure -j "$JOBS" -L fuzz-smoke)
 
 step "all tests passed"
