@@ -1,7 +1,8 @@
 /*
  * The gateway's side of the policy engine: facts from a session, a
  * verdict per stage, the reply for a refusal, and the log line naming the
- * rule that decided. Stages wired today: connect, helo, mail, rcpt, eom.
+ * rule that decided. Stages wired: connect, helo, starttls, auth, mail,
+ * rcpt, header, eom.
  */
 #ifndef GW_POLICY_H
 #define GW_POLICY_H

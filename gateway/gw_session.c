@@ -29,6 +29,7 @@ static void gw_session_on_closed(struct gw_conn *c);
 static void gw_session_on_tls_ready(struct gw_conn *c);
 static void gw_session_greet(struct gw_session *s);
 static void gw_session_greet_reply(struct gw_session *s);
+static bool gw_session_starttls_policy(struct gw_session *s);
 static bool gw_session_connect_policy(struct gw_session *s);
 static void gw_session_up_ready(struct gw_upstream *u, void *owner);
 static void gw_session_begin(struct gw_session *s);
@@ -501,7 +502,29 @@ gw_session_on_tls_ready(struct gw_conn *c)
         return;
     }
     gw_in_enter(s, GW_IN_GREETED);
+    if (!gw_session_starttls_policy(s)) {
+        return; /* refused, and closing */
+    }
     gw_in_pump(s);
+}
+
+/* The starttls stage (after a STARTTLS handshake; implicit TLS has the
+ * connect stage with the TLS facts): a refusal is answered at once and
+ * the connection closes, as at connect. */
+static bool
+gw_session_starttls_policy(struct gw_session *s)
+{
+    struct pol_facts f;
+    struct pol_verdict v;
+    char buf[POL_VERDICT_BUF_SIZE];
+
+    gw_policy_facts(s, &f);
+    gw_policy_eval(s, POL_STAGE_STARTTLS, &f, &v, buf, sizeof(buf));
+    if (gw_policy_refuse(s, &v)) {
+        gw_session_close(s, "refused by policy after STARTTLS", true);
+        return false;
+    }
+    return true;
 }
 
 static void

@@ -269,5 +269,50 @@ def upstream_stripped_starttls_never_plaintext(ctx):
     check("event=upstream_unusable" in pp.log(), "logged")
 
 
+STARTTLS_POLICY = """
+listeners:
+  - address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: not-for-mx2
+      stage: starttls
+      if:
+        - sni: mx2.example.test
+      then: 'reject 554 5.7.1 "No mail for ${sni} here"'
+"""
+
+
+@suite.case
+def starttls_policy_stage(ctx):
+    up = Upstream(ctx, name="upstream-stls")
+    pp = Postern(ctx, name="postern-stls",
+                 config=STARTTLS_POLICY % {"c": test_certs(), "up": up.addr})
+    for name, refused in (("mx1.example.test", False),
+                          ("mx2.example.test", True)):
+        s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+        s.ehlo("client.example")
+        code, _ = s.docmd("STARTTLS")
+        check_eq(code, 220, "STARTTLS")
+        tls = client_ctx().wrap_socket(s.sock, server_hostname=name)
+        tls.settimeout(5)
+        if refused:
+            data = tls.recv(1000)
+            check(data.startswith(b"554 5.7.1 No mail for mx2.example.test"),
+                  "refused after the handshake: %r" % data)
+            check_eq(tls.recv(1000), b"", "then closed")
+        else:
+            tls.sendall(b"EHLO client.example\r\n")
+            check(tls.recv(1000).startswith(b"250"), "served")
+        tls.close()
+    check('rule="not-for-mx2"' in pp.log(), "logged:\n" + pp.log_tail())
+
+
 if __name__ == "__main__":
     suite.run()
