@@ -418,6 +418,13 @@ gw_cfg_check_upstream_auth(struct gw_cfg_ctx *ctx,
         gw_cfg_warn(ctx, &n->kpos, "upstreams.%zu.auth.allow_plaintext: the "
                     "password may cross the network in the clear", i);
     }
+    if (u->xclient) {
+        /* the login comes first, after EHLO; XCLIENT would reset it, so
+         * gw_up_identify leaves it out on a logged-in session */
+        gw_cfg_warn(ctx, &n->kpos, "upstreams.%zu.xclient: not sent on "
+                    "sessions that log in with auth (it would reset the "
+                    "login)", i);
+    }
 }
 
 void
