@@ -299,6 +299,7 @@ gw_in_start_tls(struct gw_session *s)
     gw_in_enter(s, GW_IN_TLS);
     gw_conn_timeout(c, s->cfg->timeouts.command);
     if (gw_conn_start_tls(c, ctx, NULL) != 0) {
+        gw_metric_inc(GW_M_tls_fail_client_handshake);
         gw_log(GW_LOG_WARN, s->sid, "event=tls_failed reason=\"%s\"",
                gw_conn_tls_reason(c));
         gw_session_close(s, "TLS could not start", false);

@@ -18,6 +18,38 @@ static const char *const gw_metric_names[] = {GW_METRICS(GW_METRIC_NAME)};
 #define GW_METRIC_HELP(name, help) help,
 static const char *const gw_metric_helps[] = {GW_METRICS(GW_METRIC_HELP)};
 #undef GW_METRIC_HELP
+#define GW_LABELED_FAMILY(id, family, labels) family,
+static const char *const gw_labeled_families[] = {
+    GW_LABELED_METRICS(GW_LABELED_FAMILY)};
+#undef GW_LABELED_FAMILY
+#define GW_LABELED_LABELS(id, family, labels) labels,
+static const char *const gw_labeled_labels[] = {
+    GW_LABELED_METRICS(GW_LABELED_LABELS)};
+#undef GW_LABELED_LABELS
+
+struct gw_metric_family {
+    const char *name;
+    const char *help;
+};
+
+#define GW_FAMILY(name, help) {name, help},
+static const struct gw_metric_family gw_metric_families[] = {
+    GW_METRIC_FAMILIES(GW_FAMILY)};
+#undef GW_FAMILY
+
+static const char *
+gw_metric_family_help(const char *family)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(gw_metric_families) / sizeof(gw_metric_families[0]);
+         i++) {
+        if (strcmp(gw_metric_families[i].name, family) == 0) {
+            return gw_metric_families[i].help;
+        }
+    }
+    return family;
+}
 
 void
 gw_metric_reply(enum gw_metric first, int code)
@@ -92,12 +124,26 @@ gw_metrics_render(const struct gw_counters *sum, size_t workers, char *dst,
     size_t i;
     uint64_t cum = 0;
 
-    for (i = 0; i < GW_M_COUNT; i++) {
+    for (i = 0; i < GW_M_PLAIN_COUNT; i++) {
         gw_metrics_put(dst, cap, &o,
                        "# HELP postern_%s %s\n# TYPE postern_%s counter\n"
                        "postern_%s %llu\n",
                        gw_metric_names[i], gw_metric_helps[i],
                        gw_metric_names[i], gw_metric_names[i],
+                       (unsigned long long)sum->c[i]);
+    }
+    for (i = GW_M_PLAIN_COUNT; i < GW_M_COUNT; i++) {
+        const char *family = gw_labeled_families[i - GW_M_PLAIN_COUNT];
+
+        if (i == GW_M_PLAIN_COUNT ||
+            strcmp(family, gw_labeled_families[i - GW_M_PLAIN_COUNT - 1]) !=
+                0) {
+            gw_metrics_put(dst, cap, &o,
+                           "# HELP postern_%s %s\n# TYPE postern_%s counter\n",
+                           family, gw_metric_family_help(family), family);
+        }
+        gw_metrics_put(dst, cap, &o, "postern_%s{%s} %llu\n", family,
+                       gw_labeled_labels[i - GW_M_PLAIN_COUNT],
                        (unsigned long long)sum->c[i]);
     }
     gw_metrics_put(dst, cap, &o,

@@ -37,16 +37,48 @@
     X(bridge_enhanced_codes_total, "enhanced codes synthesised")             \
     X(bridge_8bit_downgrade_total, "8-bit bodies to a 7-bit upstream")       \
     X(smuggling_normalized_total, "messages with bare CR/LF normalised")    \
-    X(tls_handshakes_total, "client TLS handshakes completed")               \
-    X(tls_failures_total, "client TLS handshakes that failed")               \
-    X(upstream_tls_total, "upstream sessions with TLS")                      \
-    X(upstream_tls_refused_total, "upstreams refused: TLS required, absent")\
     X(auth_success_total, "client AUTH exchanges that succeeded")            \
     X(auth_failures_total, "client AUTH exchanges with wrong credentials")
 
+/* Counters with labels: id, family (after postern_), labels. The members
+ * of a family are adjacent; GW_METRIC_FAMILIES gives each family's help. */
+#define GW_LABELED_METRICS(Y)                                                  \
+    Y(tls_ok_client_12, "tls_handshakes_total",                                \
+      "leg=\"client\",version=\"TLSv1.2\"")                                    \
+    Y(tls_ok_client_13, "tls_handshakes_total",                                \
+      "leg=\"client\",version=\"TLSv1.3\"")                                    \
+    Y(tls_ok_upstream_12, "tls_handshakes_total",                              \
+      "leg=\"upstream\",version=\"TLSv1.2\"")                                  \
+    Y(tls_ok_upstream_13, "tls_handshakes_total",                              \
+      "leg=\"upstream\",version=\"TLSv1.3\"")                                  \
+    Y(tls_fail_client_handshake, "tls_failures_total",                         \
+      "leg=\"client\",reason=\"handshake\"")                                   \
+    Y(tls_fail_client_timeout, "tls_failures_total",                           \
+      "leg=\"client\",reason=\"timeout\"")                                     \
+    Y(tls_fail_client_closed, "tls_failures_total",                            \
+      "leg=\"client\",reason=\"closed\"")                                      \
+    Y(tls_fail_upstream_handshake, "tls_failures_total",                       \
+      "leg=\"upstream\",reason=\"handshake\"")                                 \
+    Y(tls_fail_upstream_verify, "tls_failures_total",                          \
+      "leg=\"upstream\",reason=\"verify\"")                                    \
+    Y(tls_fail_upstream_not_offered, "tls_failures_total",                     \
+      "leg=\"upstream\",reason=\"not_offered\"")                               \
+    Y(tls_fail_upstream_refused, "tls_failures_total",                         \
+      "leg=\"upstream\",reason=\"refused\"")
+
+#define GW_METRIC_FAMILIES(Z)                                                  \
+    Z("tls_handshakes_total", "TLS handshakes completed, by leg and version")  \
+    Z("tls_failures_total", "TLS handshakes that failed, and upstreams "       \
+                            "refused for lacking TLS, by leg and reason")
+
 #define GW_METRIC_ENUM(name, help) GW_M_##name,
-enum gw_metric { GW_METRICS(GW_METRIC_ENUM) GW_M_COUNT };
+#define GW_LABELED_ENUM(id, family, labels) GW_M_##id,
+enum gw_metric {
+    GW_METRICS(GW_METRIC_ENUM) GW_LABELED_METRICS(GW_LABELED_ENUM) GW_M_COUNT
+};
 #undef GW_METRIC_ENUM
+#undef GW_LABELED_ENUM
+#define GW_M_PLAIN_COUNT GW_M_tls_ok_client_12
 
 /* Upstream connect latency buckets, in milliseconds (upper bounds). */
 #define GW_LATENCY_BUCKETS 9

@@ -450,12 +450,17 @@ gw_session_on_error(struct gw_conn *c, int err)
         return;
     }
     if (err == GW_E_TIMEOUT) {
+        if (s->state == GW_IN_TLS) {
+            gw_metric_inc(GW_M_tls_fail_client_timeout);
+        }
         gw_session_reply_close(s, 421, "4.4.2",
                                "Timeout, closing connection", "timeout");
         return;
     }
     if (s->state == GW_IN_TLS || gw_conn_tls_reason(c)[0] != '\0') {
-        gw_metric_inc(GW_M_tls_failures_total);
+        gw_metric_inc(gw_conn_tls_reason(c)[0] != '\0'
+                          ? GW_M_tls_fail_client_handshake
+                          : GW_M_tls_fail_client_closed);
         gw_log(GW_LOG_INFO, s->sid, "event=tls_failed reason=\"%s\"",
                gw_conn_tls_reason(c)[0] != '\0' ? gw_conn_tls_reason(c)
                                                 : "peer closed");
@@ -476,7 +481,9 @@ gw_session_on_tls_ready(struct gw_conn *c)
            "sni=%s mode=%s", gw_conn_tls_version(c), gw_conn_tls_cipher(c),
            gw_conn_tls_sni(c)[0] != '\0' ? gw_conn_tls_sni(c) : "-",
            implicit ? "implicit" : "starttls");
-    gw_metric_inc(GW_M_tls_handshakes_total);
+    gw_metric_inc(strcmp(gw_conn_tls_version(c), "TLSv1.3") == 0
+                      ? GW_M_tls_ok_client_13
+                      : GW_M_tls_ok_client_12);
     /* RFC 3207 4.2: forget everything learnt before TLS; the client
      * must EHLO again */
     gw_free(s->helo);

@@ -88,7 +88,9 @@ static void gw_up_on_error(struct gw_conn *c, int err);
 static void gw_up_on_connect(struct gw_conn *c, int status);
 static void gw_up_on_closed(struct gw_conn *c);
 static void gw_up_on_tls_ready(struct gw_conn *c);
-static void gw_up_tls_failed(struct gw_upstream *u, const char *detail);
+static void gw_up_tls_failed(struct gw_upstream *u, enum gw_metric why,
+                             const char *detail);
+static enum gw_metric gw_up_tls_reason(const char *reason);
 static void gw_up_connect_next(struct gw_upstream *u);
 static void gw_up_enter(struct gw_upstream *u, enum gw_up_state st);
 static bool gw_up_has_unsolicited(const struct gw_upstream *u);
@@ -404,9 +406,11 @@ gw_up_on_error(struct gw_conn *c, int err)
                  gw_up_state_names[u->state]);
     }
     if (u->state == GW_UP_TLS || u->state == GW_UP_STARTTLS) {
-        gw_up_tls_failed(u, gw_conn_tls_reason(c)[0] != '\0'
-                                ? gw_conn_tls_reason(c)
-                                : detail);
+        const char *why = gw_conn_tls_reason(c)[0] != '\0'
+                              ? gw_conn_tls_reason(c)
+                              : detail;
+
+        gw_up_tls_failed(u, gw_up_tls_reason(why), why);
         return;
     }
     if (u->state < GW_UP_READY) {
@@ -499,11 +503,22 @@ gw_up_wants_starttls(const struct gw_upstream *u)
 }
 
 static void
-gw_up_tls_failed(struct gw_upstream *u, const char *detail)
+gw_up_tls_failed(struct gw_upstream *u, enum gw_metric why,
+                 const char *detail)
 {
     u->tls_failed = true;
-    gw_metric_inc(GW_M_upstream_tls_refused_total);
+    gw_metric_inc(why);
     gw_up_setup_failed(u, detail);
+}
+
+/* A failed handshake: the certificate (chain, name, pin), or the rest. */
+static enum gw_metric
+gw_up_tls_reason(const char *reason)
+{
+    return strstr(reason, "verify failed") != NULL ||
+                   strstr(reason, "pin_sha256") != NULL
+               ? GW_M_tls_fail_upstream_verify
+               : GW_M_tls_fail_upstream_handshake;
 }
 
 static void
@@ -516,7 +531,9 @@ gw_up_on_tls_ready(struct gw_conn *c)
     gw_log(GW_LOG_DEBUG, u->sid, "event=upstream_tls addr=%s version=%s "
            "cipher=%s", gw_up_addr(u), gw_conn_tls_version(c),
            gw_conn_tls_cipher(c));
-    gw_metric_inc(GW_M_upstream_tls_total);
+    gw_metric_inc(strcmp(gw_conn_tls_version(c), "TLSv1.3") == 0
+                      ? GW_M_tls_ok_upstream_13
+                      : GW_M_tls_ok_upstream_12);
     /* RFC 3207 4.2: forget the old list, ask again over TLS */
     memset(&u->caps, 0, sizeof(u->caps));
     gw_reply_parser_init(&u->replies, u->cfg->limits.reply_lines);
@@ -562,7 +579,8 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
                 } else {
                     /* never plaintext when TLS is required: this is what
                      * defeats STARTTLS stripping */
-                    gw_up_tls_failed(u, "STARTTLS not offered");
+                    gw_up_tls_failed(u, GW_M_tls_fail_upstream_not_offered,
+                                     "STARTTLS not offered");
                     return;
                 }
             } else {
@@ -600,7 +618,8 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
                 gw_up_login(u);
                 return;
             }
-            gw_up_tls_failed(u, "STARTTLS refused");
+            gw_up_tls_failed(u, GW_M_tls_fail_upstream_refused,
+                             "STARTTLS refused");
             return;
         }
         if (gw_up_has_unsolicited(u)) {
@@ -615,7 +634,8 @@ gw_up_on_reply(struct gw_upstream *u, const struct gw_reply *r)
                               u->ucfg->server_name[0] != '\0'
                                   ? u->ucfg->server_name
                                   : NULL) != 0) {
-            gw_up_tls_failed(u, gw_conn_tls_reason(&u->conn));
+            gw_up_tls_failed(u, GW_M_tls_fail_upstream_handshake,
+                             gw_conn_tls_reason(&u->conn));
         }
         return;
     case GW_UP_TLS:

@@ -314,5 +314,74 @@ def starttls_policy_stage(ctx):
     check('rule="not-for-mx2"' in pp.log(), "logged:\n" + pp.log_tail())
 
 
+TLS_METRICS = """
+listeners:
+  - address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+metrics:
+  listen: "127.0.0.1:%(m)d"
+"""
+
+
+def metrics_text(port):
+    sock = socket.create_connection(("127.0.0.1", port), 5)
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            break
+        data += d
+    sock.close()
+    return data.decode()
+
+
+@suite.case
+def tls_metrics_by_version_and_reason(ctx):
+    up = Upstream(ctx, name="upstream-tlsm")
+    mport = free_port()
+    pp = Postern(ctx, name="postern-tlsm",
+                 config=TLS_METRICS % {"c": test_certs(), "up": up.addr,
+                                       "m": mport})
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    s.starttls(context=client_ctx())
+    s.quit()
+    # a handshake that fails: garbage where the ClientHello should be
+    raw = socket.create_connection(("127.0.0.1", pp.port), 5)
+    f = raw.makefile("rb")
+    f.readline()
+    raw.sendall(b"EHLO x\r\n")
+    while f.readline()[3:4] != b" ":
+        pass
+    raw.sendall(b"STARTTLS\r\n")
+    f.readline()
+    raw.sendall(b"this is not a TLS record at all\r\n" * 4)
+    raw.settimeout(5)
+    try:
+        while raw.recv(1000):
+            pass
+    except (socket.timeout, ConnectionResetError):
+        pass
+    raw.close()
+    deadline = time.time() + 5
+    while True:
+        text = metrics_text(mport)
+        if 'reason="handshake"} 1' in text or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check('postern_tls_handshakes_total{leg="client",version="TLSv1.2"} 1'
+          in text, "one TLS 1.2 handshake:\n" + text)
+    check('postern_tls_failures_total{leg="client",reason="handshake"} 1'
+          in text, "one failed handshake:\n" + text)
+    check_eq(text.count("# TYPE postern_tls_handshakes_total counter"), 1,
+             "one TYPE line per family")
+
+
 if __name__ == "__main__":
     suite.run()
