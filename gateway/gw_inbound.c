@@ -594,6 +594,11 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
     s->tx->rcpt_limit = (v.flags & POL_VF_LIMIT_RCPTS) != 0
                             ? v.limit_recipients
                             : 0;
+    s->tx->tls_min = s->tls_min;
+    if ((v.flags & POL_VF_TLS_POLICY) != 0 &&
+        (uint8_t)v.tls_policy > s->tx->tls_min) {
+        s->tx->tls_min = (uint8_t)v.tls_policy;
+    }
     gw_in_enter(s, GW_IN_MAIL);
     /* The MAIL goes out from the pump as soon as the upstream is ready. */
 }
@@ -612,6 +617,19 @@ gw_in_send_mail(struct gw_session *s)
     char line[GW_MAX_PATH + 256];
     size_t n;
 
+    if (tx->tls_min >= POL_TLS_ENCRYPT &&
+        tx->tls_min > gw_up_tls_level(s->up)) {
+        /* policy wants more TLS than this upstream session has: never
+         * send the transaction over less (fail closed, like tls: encrypt) */
+        gw_log(GW_LOG_WARN, s->sid, "event=upstream_tls_policy "
+               "required=%s upstream=%s", pol_tls_policy_name(
+                   (enum pol_tls_policy)tx->tls_min), gw_up_addr(s->up));
+        tx->mail_sent = true; /* answered here: nothing goes upstream */
+        gw_session_reply(s, 451, "4.7.5", "Upstream TLS required by policy "
+                         "but not available, try again later");
+        gw_session_tx_end(s, "tls-policy", NULL, 451);
+        return;
+    }
     gw_caps_bridge(&bridge, &s->offered, caps);
     if (tx->params.body == GW_BODY_TYPE_8BITMIME && bridge.eightbit_downgrade) {
         if (s->cfg->ehlo.eightbit == GW_EIGHTBIT_REJECT) {

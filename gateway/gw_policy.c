@@ -83,6 +83,14 @@ gw_policy_eval(struct gw_session *s, enum pol_stage stage,
          v->action == POL_VERDICT_ACCEPT)) {
         s->require_tls = true;
     }
+    /* tls_policy before MAIL holds for the session's transactions; the
+     * mail stage's for its own (gw_in_mail) */
+    if ((v->flags & POL_VF_TLS_POLICY) != 0 && stage < POL_STAGE_MAIL &&
+        (v->action == POL_VERDICT_CONTINUE ||
+         v->action == POL_VERDICT_ACCEPT) &&
+        (uint8_t)v->tls_policy > s->tls_min) {
+        s->tls_min = (uint8_t)v->tls_policy;
+    }
     if (v->action == POL_VERDICT_CONTINUE ||
         v->action == POL_VERDICT_ACCEPT) {
         if (v->rule[0] != '\0' && gw_log_enabled(GW_LOG_DEBUG)) {

@@ -71,6 +71,8 @@ struct gw_tx {
     char refuse_enh[12];
     char refuse_text[256];
     size_t rcpt_limit;      /* policy's set_limit recipients, 0: none */
+    uint8_t tls_min;        /* policy's tls_policy for the upstream leg
+                               (enum pol_tls_policy; 0: none) */
     bool identified;        /* XCLIENT/XFORWARD decided for this MAIL */
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
@@ -108,6 +110,7 @@ struct gw_session {
 
     bool counted;          /* registered in the per-client table */
     bool xclient_ok;       /* the peer is in xclient_trusted */
+    uint8_t tls_min;       /* tls_policy from the connect to auth stages */
     struct gw_conn client;
     struct gw_upstream *up;
     enum gw_in_state state;

@@ -9,10 +9,12 @@
 #include "gateway/gw_conn.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
+#include "gateway/gw_metrics.h"
 #include "gateway/gw_proxy.h"
 #include "gateway/gw_sasl.h"
-#include "gateway/gw_metrics.h"
 #include "gateway/gw_str.h"
+#include "gateway/gw_xclient.h"
+#include "policy/policy.h"
 
 #define GW_UP_STATES(X)                                                        \
     X(CONNECTING)                                                              \
@@ -1154,4 +1156,13 @@ bool
 gw_up_tls_active(const struct gw_upstream *u)
 {
     return gw_conn_tls_active(&u->conn);
+}
+
+unsigned
+gw_up_tls_level(const struct gw_upstream *u)
+{
+    if (!gw_conn_tls_active(&u->conn)) {
+        return POL_TLS_NONE;
+    }
+    return u->ucfg->tls == GW_UP_TLS_VERIFY ? POL_TLS_VERIFY : POL_TLS_ENCRYPT;
 }

@@ -76,6 +76,10 @@ void gw_up_set_owner(struct gw_upstream *u, const struct gw_up_ops *ops,
 const struct gw_caps *gw_up_caps(const struct gw_upstream *u);
 /* TLS is up on the upstream leg. */
 bool gw_up_tls_active(const struct gw_upstream *u);
+/* What the leg achieved, as enum pol_tls_policy values: POL_TLS_NONE in
+ * the clear, POL_TLS_ENCRYPT with TLS, POL_TLS_VERIFY with TLS under
+ * tls: verify (chain and name checked). */
+unsigned gw_up_tls_level(const struct gw_upstream *u);
 /* "ip:port" of the address in use. */
 const char *gw_up_addr(const struct gw_upstream *u);
 

@@ -235,5 +235,45 @@ def config_errors_with_positions(ctx):
     check(bad + ":13:" in err and "teatime" in err, "stage error: " + err)
 
 
+TLS_POLICY = """
+listeners:
+  - address: "{listen}"
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: secure-senders
+      stage: mail
+      if:
+        - sender: {domain: secure.example}
+      then: tls_policy encrypt
+"""
+
+
+@suite.case
+def tls_policy_is_never_downgraded(ctx):
+    """tls_policy encrypt for one sender domain: over a plaintext upstream
+    leg that transaction tempfails, nothing of it is sent; others go."""
+    up = Upstream(ctx, name="upstream-tlspol")
+    pp = Postern(ctx, name="postern-tlspol",
+                 config=TLS_POLICY % {"up": up.addr})
+    c = pp.client()
+    c.ehlo()
+    r = c.cmd("MAIL FROM:<a@secure.example>")
+    expect(r, 451, "4.7.5")
+    r = c.send_message(b"Subject: plain ok\r\n\r\nx\r\n",
+                       mail="<b@other.example>")
+    expect(r, 250)
+    c.cmd("QUIT", 221)
+    up.wait_messages(1)
+    mails = [cmd for s in up.sessions() for cmd in s["commands"]
+             if cmd.startswith("MAIL")]
+    check_eq(mails, ["MAIL FROM:<b@other.example>"], "only the other one")
+    check("event=upstream_tls_policy required=encrypt" in pp.log(),
+          "logged:\n" + pp.log_tail())
+
+
 if __name__ == "__main__":
     suite.run()
