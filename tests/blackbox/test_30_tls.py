@@ -17,7 +17,10 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import shutil
+import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -381,6 +384,76 @@ def tls_metrics_by_version_and_reason(ctx):
           in text, "one failed handshake:\n" + text)
     check_eq(text.count("# TYPE postern_tls_handshakes_total counter"), 1,
              "one TYPE line per family")
+
+
+RELOAD_CERTS = """
+listeners:
+  - address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(d)s/cert.pem", key: "%(d)s/key.pem"}
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+"""
+
+
+def peer_key_type(port):
+    """The public key type of the certificate a STARTTLS handshake gets."""
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    s.starttls(context=client_ctx())
+    der = s.sock.getpeercert(binary_form=True)
+    s.quit()
+    out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout",
+                          "-text"], input=der, capture_output=True).stdout
+    return "EC" if b"id-ecPublicKey" in out else "RSA"
+
+
+@suite.case
+def certificate_swap_on_reload_under_load(ctx):
+    """certbot's deploy hook: new files, SIGHUP. Sessions keep flowing
+    during the reload, none fails, and new handshakes get the new key."""
+    c = test_certs()
+    d = ctx.mkdir("swap")
+    shutil.copy(os.path.join(c, "server-rsa.crt"), os.path.join(d, "cert.pem"))
+    shutil.copy(os.path.join(c, "server-rsa.key"), os.path.join(d, "key.pem"))
+    up = Upstream(ctx, name="upstream-swap")
+    pp = Postern(ctx, name="postern-swap",
+                 config=RELOAD_CERTS % {"d": d, "up": up.addr})
+    check_eq(peer_key_type(pp.port), "RSA", "before")
+    failures = []
+    done = threading.Event()
+
+    def loop():
+        i = 0
+        while not done.is_set():
+            try:
+                s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+                s.starttls(context=client_ctx())
+                s.sendmail("a@example.org", ["b@example.net"],
+                           b"Subject: swap %d\r\n\r\nx\r\n" % i)
+                s.quit()
+            except Exception as e:  # every failure counts
+                failures.append(repr(e))
+            i += 1
+
+    t = threading.Thread(target=loop)
+    t.start()
+    time.sleep(0.5)
+    shutil.copy(os.path.join(c, "server-ec.crt"), os.path.join(d, "cert.pem"))
+    shutil.copy(os.path.join(c, "server-ec.key"), os.path.join(d, "key.pem"))
+    pp.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while "event=reload" not in pp.log() or peer_key_type(pp.port) != "EC":
+        check(time.time() < deadline, "the new key after HUP:\n" +
+              pp.log_tail())
+        time.sleep(0.1)
+    time.sleep(0.5)
+    done.set()
+    t.join(30)
+    check_eq(failures, [], "no session failed across the reload")
+    check(len(up.messages()) >= 3, "mail flowed: %d" % len(up.messages()))
 
 
 if __name__ == "__main__":
