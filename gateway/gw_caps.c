@@ -169,6 +169,10 @@ gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in)
     if (in->starttls) {
         flags |= GW_CAP_STARTTLS;
     }
+    if (in->requiretls && gw_caps_has(up, GW_CAP_REQUIRETLS) &&
+        !gw_caps_dropped(in->ehlo, "REQUIRETLS")) {
+        flags |= GW_CAP_REQUIRETLS;
+    }
     if (in->xclient && !gw_caps_dropped(in->ehlo, "XCLIENT")) {
         flags |= GW_CAP_XCLIENT;
     }

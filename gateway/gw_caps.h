@@ -63,6 +63,9 @@ struct gw_offer_input {
     unsigned auth_mechs;            /* AUTH mechanisms to offer now (0:
                                        AUTH is not offered) */
     bool xclient;                   /* XCLIENT: the client is trusted */
+    bool requiretls;                /* REQUIRETLS can be honoured now:
+                                       client leg and upstream block TLS
+                                       (verify) */
 };
 
 /* What must be bridged for a transaction, from (offered, upstream). */
@@ -93,7 +96,9 @@ void gw_caps_parse_line(struct gw_caps *c, const uint8_t *p, size_t len);
  *  - SIZE with the smaller of message_size and the upstream's SIZE;
  *  - LIMITS with RCPTMAX and MAILMAX (RFC 9422);
  *  - STARTTLS when the listener offers it and TLS is not up yet;
- *  - AUTH with auth_mechs when there are any (and AUTH is not dropped).
+ *  - AUTH with auth_mechs when there are any (and AUTH is not dropped);
+ *  - REQUIRETLS (RFC 8689) when `requiretls` and the upstream offers it
+ *    too (the requirement must hold on the next hop as well).
  * An upstream list not known yet counts as empty.
  */
 void gw_caps_offer(struct gw_caps *offered, const struct gw_offer_input *in);

@@ -157,6 +157,15 @@ gw_esmtp_mail_param(const struct gw_param *prm, const struct gw_caps *offered,
         out->envid[prm->value_len] = '\0';
         return true;
     }
+    if (gw_esmtp_is(prm, "REQUIRETLS") &&
+        gw_caps_has(offered, GW_CAP_REQUIRETLS)) {
+        if (prm->value != NULL) {
+            return gw_esmtp_fail(err, 501, "5.5.4",
+                                 "REQUIRETLS takes no value");
+        }
+        out->requiretls = true;
+        return true;
+    }
     if (gw_esmtp_is(prm, "AUTH") && gw_caps_has(offered, GW_CAP_AUTH)) {
         /* RFC 4954 5: accepted and checked, never relayed (Postern does
          * not vouch for a submitter the upstream cannot check). */
@@ -297,6 +306,9 @@ gw_esmtp_mail_line(char *dst, size_t cap, const struct gw_path *path,
     }
     if (p->smtputf8) {
         GW_ESMTP_ADD(" SMTPUTF8");
+    }
+    if (p->requiretls) {
+        GW_ESMTP_ADD(" REQUIRETLS"); /* offered only when the upstream has it */
     }
     if (p->ret != GW_RET_NONE) {
         GW_ESMTP_ADD(" RET=%s", p->ret == GW_RET_FULL ? "FULL" : "HDRS");

@@ -6,7 +6,8 @@
  *
  * Parameters: SIZE (RFC 1870), BODY=7BIT|8BITMIME (RFC 6152) and
  * BINARYMIME (RFC 3030), SMTPUTF8 (RFC 6531), RET/ENVID and NOTIFY/ORCPT
- * (DSN, RFC 3461), AUTH= (RFC 4954 5: checked, not relayed).
+ * (DSN, RFC 3461), AUTH= (RFC 4954 5: checked, not relayed), REQUIRETLS
+ * (RFC 8689).
  */
 #ifndef GW_ESMTP_H
 #define GW_ESMTP_H
@@ -40,6 +41,7 @@ struct gw_mail_params {
     uint64_t size;          /* SIZE=, 0 when absent */
     enum gw_body_type body;
     bool smtputf8;
+    bool requiretls;        /* REQUIRETLS (RFC 8689) */
     enum gw_dsn_ret ret;
     char envid[GW_ENVID_MAX + 1]; /* xtext as received, "" when absent */
 };

@@ -474,6 +474,11 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
                   !gw_conn_tls_active(&s->client);
     in.auth_mechs = gw_auth_offer(s);
     in.xclient = gw_xclient_in_allowed(s);
+    /* RFC 8689: only over TLS, and only when the next hop is reached
+     * over verified TLS */
+    in.requiretls = gw_conn_tls_active(&s->client) &&
+                    s->cfg->upstreams[s->upstream_block].tls ==
+                        GW_UP_TLS_VERIFY;
     gw_caps_offer(&s->offered, &in);
     n = gw_caps_format_ehlo(&s->offered, s->cfg->hostname, buf, sizeof(buf));
     GW_ASSERT(n > 0);
@@ -511,6 +516,7 @@ gw_in_mail_policy(struct gw_session *s, const struct gw_mail_args *args,
                                                                      : "");
     f.body.len = strlen((const char *)f.body.p);
     f.smtputf8 = params->smtputf8;
+    f.requiretls = params->requiretls;
     f.envid.p = (const uint8_t *)params->envid;
     f.envid.len = strlen(params->envid);
     gw_policy_eval(s, POL_STAGE_MAIL, &f, v, buf, cap);
@@ -594,7 +600,7 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
     s->tx->rcpt_limit = (v.flags & POL_VF_LIMIT_RCPTS) != 0
                             ? v.limit_recipients
                             : 0;
-    s->tx->tls_min = s->tls_min;
+    s->tx->tls_min = params.requiretls ? POL_TLS_VERIFY : s->tls_min;
     if ((v.flags & POL_VF_TLS_POLICY) != 0 &&
         (uint8_t)v.tls_policy > s->tx->tls_min) {
         s->tx->tls_min = (uint8_t)v.tls_policy;
@@ -617,6 +623,18 @@ gw_in_send_mail(struct gw_session *s)
     char line[GW_MAX_PATH + 256];
     size_t n;
 
+    if (tx->params.requiretls &&
+        (gw_up_tls_level(s->up) < POL_TLS_VERIFY ||
+         !gw_caps_has(caps, GW_CAP_REQUIRETLS))) {
+        /* RFC 8689 4.2.1: the next hop must take it over verified TLS and
+         * offer REQUIRETLS itself; otherwise the message is refused */
+        gw_log(GW_LOG_WARN, s->sid, "event=upstream_tls_policy "
+               "required=requiretls upstream=%s", gw_up_addr(s->up));
+        tx->mail_sent = true;
+        gw_session_reply(s, 550, "5.7.30", "REQUIRETLS support required");
+        gw_session_tx_end(s, "tls-policy", NULL, 550);
+        return;
+    }
     if (tx->tls_min >= POL_TLS_ENCRYPT &&
         tx->tls_min > gw_up_tls_level(s->up)) {
         /* policy wants more TLS than this upstream session has: never

@@ -311,5 +311,18 @@ def eightbit_towards_a_7bit_upstream(ctx):
     check_eq(len(up2.messages()), 1, "only the 7-bit message delivered")
 
 
+@suite.case
+def requiretls_needs_tls_on_both_legs(ctx):
+    """RFC 8689: REQUIRETLS is offered only over TLS and only when the
+    upstream block is tls: verify (and the upstream offers it): over a
+    plaintext client leg it is not offered, and the parameter is 555."""
+    up, pp = start(ctx, ["EHLO_KEYWORDS PIPELINING, REQUIRETLS"])
+    c = pp.client()
+    r = c.cmd("EHLO client.example", 250)
+    check("REQUIRETLS" not in keywords(r), "not offered: %r" % r.raw)
+    c.cmd("MAIL FROM:<a@example.org> REQUIRETLS", 555, "5.5.4")
+    c.cmd("QUIT", 221)
+
+
 if __name__ == "__main__":
     suite.run()

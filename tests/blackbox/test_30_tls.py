@@ -456,5 +456,50 @@ def certificate_swap_on_reload_under_load(ctx):
     check(len(up.messages()) >= 3, "mail flowed: %d" % len(up.messages()))
 
 
+REQUIRETLS = """
+listeners:
+  - address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+upstreams:
+  - addresses: ["%(up)s"]
+    tls: verify
+    ca_file: "%(c)s/ca.crt"
+    server_name: upstream.example.test
+process:
+  workers: 1
+"""
+
+
+@suite.case
+def requiretls_end_to_end(ctx):
+    """RFC 8689 over TLS on both legs to a next hop that offers it: offered
+    after STARTTLS, relayed, the message delivered over verified TLS."""
+    c = test_certs()
+    up = AiosmtpdUpstream(ctx, name="aio-requiretls",
+                          tls_args=["--cert", os.path.join(c, "upstream-chain.pem"),
+                                    "--key", os.path.join(c, "upstream.key")],
+                          args=["--requiretls"])
+    pp = Postern(ctx, name="postern-requiretls",
+                 config=REQUIRETLS % {"c": c, "up": up.addr})
+    deadline = time.time() + 10
+    while "event=upstream_probe" not in pp.log():  # learn its EHLO first
+        check(time.time() < deadline, "probe:\n" + pp.log_tail())
+        time.sleep(0.05)
+    s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
+    code, msg = s.ehlo("client.example")
+    check(b"REQUIRETLS" not in msg, "not before TLS: %r" % msg)
+    s.starttls(context=client_ctx())
+    code, msg = s.ehlo("client.example")
+    check(b"REQUIRETLS" in msg, "offered over TLS: %r" % msg)
+    s.sendmail("a@example.org", ["b@example.net"],
+               b"Subject: requiretls\r\n\r\nx\r\n", mail_options=["REQUIRETLS"])
+    s.quit()
+    m = up.wait_messages(1)[-1]
+    check("REQUIRETLS" in m["mail_options"] and m["tls"],
+          "relayed with the parameter over TLS: %r" % m)
+
+
 if __name__ == "__main__":
     suite.run()

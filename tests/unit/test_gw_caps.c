@@ -387,6 +387,34 @@ test_caps_offer_auth(void **state)
     assert_false(gw_caps_has(&off, GW_CAP_AUTH));
 }
 
+/* REQUIRETLS: only when the session can honour it AND the upstream
+ * offers it (RFC 8689: the next hop must enforce it too). */
+static void
+test_caps_offer_requiretls(void **state)
+{
+    struct gw_ehlo_cfg e = default_ehlo();
+    struct gw_offer_input in;
+    struct gw_caps up;
+    struct gw_caps off;
+
+    (void)state;
+    memset(&up, 0, sizeof(up));
+    up.known = true;
+    memset(&in, 0, sizeof(in));
+    in.ehlo = &e;
+    in.upstream = &up;
+    in.message_size = 1000;
+    in.requiretls = true;
+    gw_caps_offer(&off, &in);
+    assert_false(gw_caps_has(&off, GW_CAP_REQUIRETLS)); /* upstream lacks */
+    up.flags = GW_CAP_REQUIRETLS;
+    gw_caps_offer(&off, &in);
+    assert_true(gw_caps_has(&off, GW_CAP_REQUIRETLS));
+    in.requiretls = false; /* no TLS, or the block is not verify */
+    gw_caps_offer(&off, &in);
+    assert_false(gw_caps_has(&off, GW_CAP_REQUIRETLS));
+}
+
 static void
 test_caps_keyword_flag(void **state)
 {
@@ -527,6 +555,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_caps_keyword_flag),
         cmocka_unit_test(test_caps_offer_starttls),
         cmocka_unit_test(test_caps_offer_auth),
+        cmocka_unit_test(test_caps_offer_requiretls),
         cmocka_unit_test(test_caps_format_ehlo_exact),
         cmocka_unit_test(test_caps_format_ehlo_too_small),
         cmocka_unit_test(test_caps_format_parse_round_trip),

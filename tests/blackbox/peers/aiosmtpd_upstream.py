@@ -6,12 +6,14 @@ relaying against, beside the scripted peers/upstream.py.
 Usage:
     aiosmtpd_upstream.py --dir DIR [--host 127.0.0.1] [--port 0]
                          [--cert FILE --key FILE [--require-tls]]
-                         [--auth USER:PASSWORD]
+                         [--auth USER:PASSWORD] [--requiretls]
 
 With --cert/--key it offers STARTTLS (and with --require-tls refuses
 MAIL before it), for the upstream TLS modes. With --auth it offers AUTH
 PLAIN LOGIN (over TLS only when --cert is given), requires it before
-MAIL, and records the login in each message's JSON ("auth").
+MAIL, and records the login in each message's JSON ("auth"). With
+--requiretls it offers REQUIRETLS (RFC 8689) and takes the MAIL
+parameter (recorded in mail_options), as a next hop that enforces it.
 
 Writes DIR/port once it listens; for message N, DIR/msg-N.eml (the
 content as aiosmtpd received it, dot-unstuffed, bytes) and DIR/msg-N.json
@@ -27,10 +29,29 @@ import ssl
 from aiosmtpd.smtp import SMTP, AuthResult
 
 
+class RequireTLSSMTP(SMTP):
+    """aiosmtpd knows no REQUIRETLS: accept the MAIL parameter (it stays in
+    envelope.mail_options) instead of answering 555."""
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None:
+            result.pop("REQUIRETLS", None)
+        return result
+
+
 class Recorder:
-    def __init__(self, root):
+    def __init__(self, root, requiretls=False):
         self.root = root
         self.n = 0
+        self.requiretls = requiretls
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        if self.requiretls:
+            responses.insert(len(responses) - 1, "250-REQUIRETLS")
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         self.n += 1
@@ -61,13 +82,14 @@ async def main():
     ap.add_argument("--key")
     ap.add_argument("--require-tls", action="store_true")
     ap.add_argument("--auth")
+    ap.add_argument("--requiretls", action="store_true")
     args = ap.parse_args()
     tls = None
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
     os.makedirs(args.dir, exist_ok=True)
-    handler = Recorder(args.dir)
+    handler = Recorder(args.dir, args.requiretls)
     loop = asyncio.get_running_loop()
     auth = {}
     if args.auth:
@@ -82,7 +104,8 @@ async def main():
         auth = {"authenticator": authenticator, "auth_required": True,
                 "auth_require_tls": tls is not None}
     server = await loop.create_server(
-        lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=False,
+        lambda: (RequireTLSSMTP if args.requiretls else SMTP)(
+                     handler, decode_data=False, enable_SMTPUTF8=False,
                      hostname="aiosmtpd.test", data_size_limit=64 << 20,
                      tls_context=tls, require_starttls=args.require_tls,
                      **auth),
