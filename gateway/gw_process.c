@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/gw_clock.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_shm.h"
 #include "gateway/gw_str.h"
@@ -103,15 +104,6 @@ gw_process_listeners_free(const struct gw_config *cfg)
         }
     }
     return true;
-}
-
-static uint64_t
-gw_process_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static size_t
@@ -263,7 +255,7 @@ gw_process_start_kid(struct gw_kid *k, const struct gw_config_source *src,
                      const sigset_t *oldmask)
 {
     k->respawn_at_ms = 0;
-    k->started_ms = gw_process_now_ms();
+    k->started_ms = gw_clock_ms();
     k->pid = gw_process_spawn(src, cfg, shm, id, oldmask);
     if (k->pid < 0) {
         gw_log(GW_LOG_ERROR, NULL, "event=fork_failed worker=%u error=\"%s\"",
@@ -369,7 +361,7 @@ gw_process_reap(struct gw_kid *kids, size_t n, struct gw_shm *shm,
                    "pid=%ld signal=%d", i, (long)pid, WTERMSIG(status));
         }
         if (!stopping) {
-            uint64_t now = gw_process_now_ms();
+            uint64_t now = gw_clock_ms();
 
             if (now - kids[i].started_ms > GW_HEALTHY_MS) {
                 kids[i].backoff_ms = GW_RESPAWN_MIN_MS;
@@ -458,7 +450,7 @@ gw_process_master(const struct gw_config_source *src, struct gw_config *cfg,
         default:
             break; /* timeout: respawns below */
         }
-        now = gw_process_now_ms();
+        now = gw_clock_ms();
         for (i = 0; i < n && !stopping; i++) {
             if (kids[i].pid == 0 && kids[i].respawn_at_ms != 0 &&
                 now >= kids[i].respawn_at_ms) {

@@ -8,6 +8,7 @@
 #include "gateway/gw_auth.h"
 #include "gateway/gw_caps.h"
 #include "gateway/gw_clients.h"
+#include "gateway/gw_clock.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_proxy.h"
@@ -63,7 +64,7 @@ static const struct gw_up_ops gw_session_up_ops = {
 uint64_t
 gw_now_ms(void)
 {
-    return uv_hrtime() / 1000000u;
+    return gw_clock_ms();
 }
 
 void

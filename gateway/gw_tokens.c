@@ -19,6 +19,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_clock.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_str.h"
 
@@ -260,15 +261,6 @@ struct gw_tokens_command {
     uint64_t timeout_ms;
 };
 
-static uint64_t
-gw_tokens_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Reads the child's output until EOF or the deadline; false on timeout. */
 static bool
 gw_tokens_read_all(int fd, char *buf, size_t cap, size_t *len,
@@ -277,7 +269,7 @@ gw_tokens_read_all(int fd, char *buf, size_t cap, size_t *len,
     *len = 0;
     for (;;) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        uint64_t now = gw_tokens_now_ms();
+        uint64_t now = gw_clock_ms();
         ssize_t n;
         int rc;
 
@@ -314,7 +306,7 @@ gw_tokens_reap(pid_t pid, uint64_t deadline)
 {
     int status = 0;
 
-    while (gw_tokens_now_ms() < deadline) {
+    while (gw_clock_ms() < deadline) {
         pid_t r = waitpid(pid, &status, WNOHANG);
 
         if (r == pid) {
@@ -336,7 +328,7 @@ gw_tokens_command_check(const struct gw_tokens *t, const char *token,
                         size_t len, char *user, size_t cap)
 {
     const struct gw_tokens_command *c = (const struct gw_tokens_command *)t;
-    uint64_t deadline = gw_tokens_now_ms() + c->timeout_ms;
+    uint64_t deadline = gw_clock_ms() + c->timeout_ms;
     char *const argv[] = {(char *)c->path, NULL};
     char *const envp[] = {NULL};
     posix_spawn_file_actions_t fa;
@@ -374,7 +366,7 @@ gw_tokens_command_check(const struct gw_tokens *t, const char *token,
     buf[n] = '\0'; /* also after a timeout, which leaves it open */
     close(out[0]);
     out[0] = -1;
-    status = gw_tokens_reap(pid, read_ok ? deadline : gw_tokens_now_ms());
+    status = gw_tokens_reap(pid, read_ok ? deadline : gw_clock_ms());
     if (status == 1) {
         return GW_TOKEN_INVALID;
     }
