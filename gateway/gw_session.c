@@ -417,6 +417,11 @@ gw_session_proxy_read(struct gw_session *s)
     if (!h.local) {
         gw_session_copy_sa(&s->client_sa, sizeof(s->client_sa), &h.src);
         gw_session_copy_sa(&s->local_sa, sizeof(s->local_sa), &h.dst);
+        /* the SMTP client is the one behind the proxy: XCLIENT trust is
+         * its, not the proxy's */
+        s->xclient_ok = gw_nets_contain(&s->cfg->listeners[s->listener]
+                                             .xclient_trusted,
+                                        &s->client_sa.sa);
     }
     gw_session_client_text(s, addr, sizeof(addr));
     gw_log(GW_LOG_INFO, s->sid, "event=proxy version=%d client=%s via=%s%s",

@@ -109,7 +109,8 @@ struct gw_session {
     } local_sa;
 
     bool counted;          /* registered in the per-client table */
-    bool xclient_ok;       /* the peer is in xclient_trusted */
+    bool xclient_ok;       /* the SMTP client (the TCP peer, or the one a
+                              PROXY header names) is in xclient_trusted */
     uint8_t tls_min;       /* tls_policy from the connect to auth stages */
     struct gw_conn client;
     struct gw_upstream *up;

@@ -35,6 +35,7 @@ listeners:
     address: "{listen}"
     proxy_protocol: true
     proxy_trusted: ["127.0.0.1", "::1"]
+    xclient_trusted: 127.0.0.1
   - name: smtps
     address: "127.0.0.1:%(p465)d"
     tls: implicit
@@ -113,6 +114,24 @@ def v1_header_names_the_client(ctx):
     x = xclients(up)[-1]
     check("ADDR=192.0.2.7 PORT=40000" in x, "XCLIENT ADDR: %r" % x)
     check("DESTADDR=198.51.100.1 DESTPORT=25" in x, "DESTADDR: %r" % x)
+
+
+@suite.case
+def xclient_trust_is_the_real_clients(ctx):
+    """The proxy (127.0.0.1) is in xclient_trusted, the client it names
+    is not: behind the proxy, XCLIENT is neither offered nor accepted."""
+    up, pp = start(ctx)
+    out = talk(pp.port, b"PROXY TCP4 192.0.2.8 198.51.100.1 40001 25\r\n"
+               b"EHLO c.example\r\nXCLIENT ADDR=10.9.9.9\r\nQUIT\r\n")
+    check(b"250-XCLIENT" not in out and b"250 XCLIENT" not in out,
+          "not offered: %r" % out)
+    check(b"550 5.7.0" in out, "refused: %r" % out)
+    # LOCAL keeps the proxy as the client, so the proxy may use XCLIENT
+    local = V2_SIG + bytes([0x20, 0x00]) + b"\x00\x00"
+    out = talk(pp.port, local + b"EHLO c.example\r\nXCLIENT ADDR=10.9.9.9"
+               b"\r\nQUIT\r\n")
+    check(b"250-XCLIENT" in out and out.count(b"220 ") == 2,
+          "the proxy itself may: %r" % out)
 
 
 @suite.case
