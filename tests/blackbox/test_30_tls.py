@@ -272,7 +272,9 @@ def upstream_stripped_starttls_never_plaintext(ctx):
     check("event=upstream_unusable" in pp.log(), "logged")
 
 
-STARTTLS_POLICY = """
+# One STARTTLS listener in front of one upstream, one worker: the start of
+# the configs below.
+STARTTLS_ONE = """
 listeners:
   - address: "{listen}"
     tls: starttls
@@ -282,7 +284,9 @@ upstreams:
   - addresses: ["%(up)s"]
 process:
   workers: 1
-policy:
+"""
+
+STARTTLS_POLICY = STARTTLS_ONE + """policy:
   rules:
     - name: not-for-mx2
       stage: starttls
@@ -317,17 +321,7 @@ def starttls_policy_stage(ctx):
     check('rule="not-for-mx2"' in pp.log(), "logged:\n" + pp.log_tail())
 
 
-TLS_METRICS = """
-listeners:
-  - address: "{listen}"
-    tls: starttls
-    certificates:
-      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
-upstreams:
-  - addresses: ["%(up)s"]
-process:
-  workers: 1
-metrics:
+TLS_METRICS = STARTTLS_ONE + """metrics:
   listen: "127.0.0.1:%(m)d"
 """
 
