@@ -328,14 +328,34 @@ gw_session_upstream_open(struct gw_session *s)
     return s->up != NULL;
 }
 
+void
+gw_session_set_local(struct gw_session *s, const struct sockaddr *sa)
+{
+    size_t n = sa->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
+               : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : 0;
+
+    if (n == 0) {
+        return;
+    }
+    if (s->local_sa == NULL) {
+        s->local_sa = gw_calloc(1, sizeof(*s->local_sa));
+        if (s->local_sa == NULL) {
+            return;
+        }
+    }
+    memset(s->local_sa, 0, sizeof(*s->local_sa));
+    memcpy(s->local_sa, sa, n);
+}
+
 const struct sockaddr *
 gw_session_local_addr(const struct gw_session *s,
                       struct sockaddr_storage *buf)
 {
     int len = (int)sizeof(*buf);
 
-    if (s->local_sa.sa.sa_family != 0) {
-        return &s->local_sa.sa;
+    if (s->local_sa != NULL) {
+        return (const struct sockaddr *)s->local_sa;
     }
     if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)buf, &len) ==
         0) {
@@ -416,7 +436,7 @@ gw_session_proxy_read(struct gw_session *s)
     gw_session_client_text(s, via, sizeof(via));
     if (!h.local) {
         gw_session_copy_sa(&s->client_sa, sizeof(s->client_sa), &h.src);
-        gw_session_copy_sa(&s->local_sa, sizeof(s->local_sa), &h.dst);
+        gw_session_set_local(s, (const struct sockaddr *)&h.dst);
         /* the SMTP client is the one behind the proxy: XCLIENT trust is
          * its, not the proxy's */
         s->xclient_ok = gw_nets_contain(&s->cfg->listeners[s->listener]
@@ -953,11 +973,11 @@ gw_session_on_closed(struct gw_conn *c)
     gw_str_escape(helo, sizeof(helo), (const uint8_t *)(s->helo != NULL ? s->helo : "-"),
                   s->helo != NULL ? strlen(s->helo) : 1);
     gw_log(GW_LOG_INFO, s->sid,
-           "event=disconnect client=%s helo=%s messages=%zu errors=%zu "
+           "event=disconnect client=%s helo=%s messages=%u errors=%u "
            "bytes_in=%llu bytes_out=%llu duration_ms=%llu tls=%s "
            "reason=\"%s\"",
-           addr, helo, s->messages,
-           s->errors, (unsigned long long)c->bytes_in,
+           addr, helo, (unsigned)s->messages,
+           (unsigned)s->errors, (unsigned long long)c->bytes_in,
            (unsigned long long)c->bytes_out,
            (unsigned long long)(gw_now_ms() - s->started_ms),
            gw_conn_tls_active(c) ? gw_conn_tls_version(c) : "none",
@@ -971,5 +991,6 @@ gw_session_on_closed(struct gw_conn *c)
     gw_worker_session_removed(s->w, s);
     gw_config_unref(s->cfg);
     gw_free(s->helo);
+    gw_free(s->local_sa);
     gw_free(s);
 }

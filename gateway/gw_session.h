@@ -83,15 +83,26 @@ struct gw_tx {
 };
 
 struct gw_session {
+    /* 8-byte fields first, then the address unions, then the small ones:
+     * an idle session must stay small (docs/performance.md, [e]). */
     struct gw_worker *w;
     struct gw_config *cfg; /* referenced generation */
-    size_t listener;       /* index into cfg->listeners */
-    size_t upstream_block; /* index into cfg->upstreams: the current one */
-    size_t default_upstream; /* the listener's, or the connect policy's */
-    bool require_tls;      /* listener or policy: 530 5.7.0 until TLS */
-    bool starttls_now;     /* STARTTLS answered: start TLS after the line */
     struct gw_session *prev;
     struct gw_session *next;
+    struct gw_upstream *up;
+    char *helo;            /* EHLO/HELO argument (allocated), or NULL */
+    struct gw_tx *tx;
+    char *auth_user;       /* authenticated identity (allocated), or NULL */
+    struct gw_auth_job *auth_job; /* the AUTH exchange in progress */
+    /* The address the client connected to, when a PROXY header or XCLIENT
+     * named it (allocated then: rare), else NULL: ask the socket. */
+    struct sockaddr_storage *local_sa;
+    uint64_t skip_left;    /* GW_IN_SKIP: chunk bytes still to drop */
+    uint64_t started_ms;
+    const char *end_reason;
+    struct gw_conn client;
+    struct gw_line_reader lines;
+    struct gw_caps offered; /* what the last EHLO offered (HELO: nothing) */
     char sid[24];
     /* The client's address, compact: an idle session must stay small. */
     union {
@@ -99,38 +110,23 @@ struct gw_session {
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } client_sa;
-
-    /* The address the client connected to, when a PROXY header named it
-     * (else family 0: ask the socket). */
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in;
-        struct sockaddr_in6 in6;
-    } local_sa;
-
+    uint32_t listener;         /* index into cfg->listeners */
+    uint32_t upstream_block;   /* index into cfg->upstreams: the current one */
+    uint32_t default_upstream; /* the listener's, or the connect policy's */
+    uint32_t errors;
+    uint32_t messages;
+    enum gw_in_state state;
+    enum gw_in_state skip_return; /* the state after the skip */
+    bool require_tls;      /* listener or policy: 530 5.7.0 until TLS */
+    bool starttls_now;     /* STARTTLS answered: start TLS after the line */
     bool counted;          /* registered in the per-client table */
     bool xclient_ok;       /* the SMTP client (the TCP peer, or the one a
                               PROXY header names) is in xclient_trusted */
-    uint8_t tls_min;       /* tls_policy from the connect to auth stages */
-    struct gw_conn client;
-    struct gw_upstream *up;
-    enum gw_in_state state;
-    struct gw_line_reader lines;
-    char *helo;            /* EHLO/HELO argument (allocated), or NULL */
     bool esmtp;
-    struct gw_caps offered; /* what the last EHLO offered (HELO: nothing) */
-    struct gw_tx *tx;
-    char *auth_user;       /* authenticated identity (allocated), or NULL */
-    struct gw_auth_job *auth_job; /* the AUTH exchange in progress */
+    bool closing;
+    uint8_t tls_min;       /* tls_policy from the connect to auth stages */
     uint8_t auth_mech;     /* enum gw_sasl_mech of auth_user */
     uint8_t auth_failures; /* wrong credentials in this session */
-    uint64_t skip_left;    /* GW_IN_SKIP: chunk bytes still to drop */
-    enum gw_in_state skip_return; /* the state after the skip */
-    size_t errors;
-    size_t messages;
-    uint64_t started_ms;
-    const char *end_reason;
-    bool closing;
 };
 
 /* Accepts a connection from `server` into a new session. */
@@ -175,8 +171,8 @@ void gw_session_reply_close(struct gw_session *s, int code, const char *enh,
 bool gw_session_count_error(struct gw_session *s);
 /* Opens the upstream session if there is none. false on failure. */
 bool gw_session_upstream_open(struct gw_session *s);
-/* The address the client connected to: the PROXY header's, else the
- * socket's (buf holds it), or NULL. */
+/* The address the client connected to: the PROXY header's or XCLIENT's,
+ * else the socket's (buf holds it), or NULL. */
 const struct sockaddr *gw_session_local_addr(const struct gw_session *s,
                                              struct sockaddr_storage *buf);
 /* Before MAIL: the client's identity to the upstream (gw_up_identify).
@@ -194,6 +190,10 @@ void gw_session_restart(struct gw_session *s);
 
 /* The line reader's limit for a listener (see gw_session.c). */
 size_t gw_session_line_max(const struct gw_config *cfg, size_t listener);
+
+/* Records the address the client connected to (from a PROXY header or
+ * XCLIENT); an allocation failure keeps the socket's. */
+void gw_session_set_local(struct gw_session *s, const struct sockaddr *sa);
 
 uint64_t gw_now_ms(void);
 /* "ip:port" of the client, for logs. */

@@ -203,9 +203,7 @@ gw_xclient_in_apply(struct gw_session *s, struct gw_xclient_in *x)
     }
     if (x->has_dest) {
         gw_xclient_in_set_port(&x->dest.sa, x->dest_port);
-        memcpy(&s->local_sa, &x->dest,
-               x->dest.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                               : sizeof(struct sockaddr_in6));
+        gw_session_set_local(s, &x->dest.sa);
     }
     if (x->has_helo) {
         gw_free(s->helo);
