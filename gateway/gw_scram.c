@@ -93,22 +93,6 @@ gw_scram_md(void)
     return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 }
 
-/* Equal in time that depends on n only: the StoredKey check must not
- * tell an attacker how many leading octets of a forged proof were
- * right. The volatile accumulator keeps the compiler from turning the
- * loop into an early exit. */
-static bool
-gw_scram_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    volatile uint8_t diff = 0;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        diff |= (uint8_t)(a[i] ^ b[i]);
-    }
-    return diff == 0;
-}
-
 /* RFC 5802 5.1 printable: %x21-2B / %x2D-7E (no space, no ','). */
 static bool
 gw_scram_printable(const uint8_t *p, size_t len)
@@ -516,7 +500,9 @@ gw_scram_verify(const struct gw_scram *x, const struct gw_scram_keys *k,
         0) {
         goto out;
     }
-    if (!gw_scram_ct_equal(stored, k->stored_key, GW_SCRAM_KEY_LEN)) {
+    /* in constant time: the check must not tell how many leading octets
+     * of a forged proof were right */
+    if (!gw_ct_equal(stored, k->stored_key, GW_SCRAM_KEY_LEN)) {
         rc = GW_SCRAM_E_PROOF;
         goto out;
     }

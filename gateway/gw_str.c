@@ -251,3 +251,33 @@ gw_parse_duration(const char *s, uint64_t *out_ms)
     }
     return gw_str_mul(v, mult, out_ms);
 }
+
+int
+gw_hex_value(uint8_t c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool
+gw_ct_equal(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a;
+    const uint8_t *y = b;
+    /* volatile: the compiler must not turn the loop into an early exit */
+    volatile uint8_t diff = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        diff |= (uint8_t)(x[i] ^ y[i]);
+    }
+    return diff == 0;
+}

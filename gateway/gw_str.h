@@ -52,6 +52,13 @@ void gw_str_escape(char *dst, size_t cap, const uint8_t *p, size_t len);
  * nothing above U+10FFFF)? */
 bool gw_utf8_valid(const uint8_t *p, size_t len);
 
+/* The value of a hex digit (either case), or -1. */
+int gw_hex_value(uint8_t c);
+
+/* Equal n octets, in time that depends on n only (secrets: proofs,
+ * password hashes). */
+bool gw_ct_equal(const void *a, const void *b, size_t n);
+
 /* Parses a decimal uint64 from all of (p, len); false on junk or overflow. */
 bool gw_str_to_u64(const uint8_t *p, size_t len, uint64_t *out);
 

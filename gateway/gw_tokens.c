@@ -101,21 +101,6 @@ gw_tokens_entry_cmp(const void *a, const void *b)
                   ((const struct gw_token_entry *)b)->hash, 32);
 }
 
-static int
-gw_tokens_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static enum gw_token_result
 gw_tokens_file_check(const struct gw_tokens *t, const char *token, size_t len,
                      char *user, size_t cap)
@@ -167,8 +152,8 @@ gw_tokens_file_line(const char *line, struct gw_token_entry *e)
         }
     }
     for (i = 0; i < 32; i++) {
-        int hi = gw_tokens_hexval(colon[1 + 2 * i]);
-        int lo = gw_tokens_hexval(colon[2 + 2 * i]);
+        int hi = gw_hex_value((uint8_t)colon[1 + 2 * i]);
+        int lo = gw_hex_value((uint8_t)colon[2 + 2 * i]);
 
         if (hi < 0 || lo < 0) {
             return false;

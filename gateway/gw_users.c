@@ -15,6 +15,7 @@
 #include "gateway/gw_log.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_scram.h"
+#include "gateway/gw_str.h"
 
 struct gw_user_entry {
     const char *name; /* into blob, NUL-terminated */
@@ -329,21 +330,6 @@ gw_users_dummy_hash(const struct gw_users *u)
     return u->dummy;
 }
 
-/* Equal strings, in time that depends on the lengths only. */
-static bool
-gw_users_ct_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a);
-    size_t lb = strlen(b);
-    unsigned char diff = (unsigned char)(la != lb);
-    size_t i;
-
-    for (i = 0; i < la && i < lb; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    }
-    return diff == 0;
-}
-
 bool
 gw_users_check(const char *hash, const char *pass)
 {
@@ -355,7 +341,9 @@ gw_users_check(const char *hash, const char *pass)
     }
     if (crypt_rn(pass, hash, cd, (int)sizeof(*cd)) != NULL &&
         cd->output[0] != '*') {
-        ok = gw_users_ct_equal(cd->output, hash);
+        /* the lengths are the method's, not secret; the bytes are */
+        ok = strlen(cd->output) == strlen(hash) &&
+             gw_ct_equal(cd->output, hash, strlen(hash));
     }
     mbedtls_platform_zeroize(cd, sizeof(*cd));
     gw_free(cd);

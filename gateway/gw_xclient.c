@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gateway/gw_smtp_parse.h"
 #include "gateway/gw_str.h"
 
 struct gw_xattr_name {
@@ -58,38 +59,23 @@ gw_xattr_parse(const uint8_t *p, size_t len)
     return flags;
 }
 
-static int
-gw_xtext_hex(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 bool
 gw_xtext_decode(char *dst, size_t cap, const uint8_t *p, size_t len)
 {
     size_t o = 0;
     size_t i;
 
+    /* the syntax is gw_xtext_valid's (upper-case "+HH"); "" is a value */
+    if (len > 0 && !gw_xtext_valid(p, len)) {
+        return false;
+    }
     for (i = 0; i < len; i++) {
         uint8_t c = p[i];
 
         if (c == '+') {
-            int hi = i + 2 < len ? gw_xtext_hex(p[i + 1]) : -1;
-            int lo = i + 2 < len ? gw_xtext_hex(p[i + 2]) : -1;
-
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            c = (uint8_t)(hi << 4 | lo);
+            c = (uint8_t)(gw_hex_value(p[i + 1]) << 4 |
+                          gw_hex_value(p[i + 2]));
             i += 2;
-        } else if (c < 33 || c > 126 || c == '=') {
-            return false;
         }
         if (c == 0 || o + 1 >= cap) {
             return false;

@@ -373,6 +373,24 @@ test_parse_duration_table(void **state)
 }
 
 /* An optional argument runs only the matching cases ('*' and '?'). */
+static void
+test_hex_value_and_ct_equal(void **state)
+{
+    (void)state;
+    assert_int_equal(gw_hex_value('0'), 0);
+    assert_int_equal(gw_hex_value('9'), 9);
+    assert_int_equal(gw_hex_value('a'), 10);
+    assert_int_equal(gw_hex_value('F'), 15);
+    assert_int_equal(gw_hex_value('g'), -1);
+    assert_int_equal(gw_hex_value('/'), -1);
+    assert_int_equal(gw_hex_value(0xff), -1);
+    assert_true(gw_ct_equal("abc", "abc", 3));
+    assert_false(gw_ct_equal("abc", "abd", 3));
+    assert_false(gw_ct_equal("xbc", "abc", 3));
+    assert_true(gw_ct_equal("abc", "abd", 2));
+    assert_true(gw_ct_equal("", "", 0));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -386,6 +404,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_str_to_u64),
         cmocka_unit_test(test_parse_size_table),
         cmocka_unit_test(test_parse_duration_table),
+        cmocka_unit_test(test_hex_value_and_ct_equal),
     };
 
     if (argc > 1) {
