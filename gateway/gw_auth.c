@@ -425,10 +425,8 @@ gw_auth_relay_start(struct gw_session *s, struct gw_auth_job *job,
 
 /* A client line of the exchange, on to the upstream as it is. */
 static void
-gw_auth_relay_line(struct gw_session *s, struct gw_auth_job *job,
-                   const char *line, size_t len)
+gw_auth_relay_line(struct gw_session *s, const char *line, size_t len)
 {
-    (void)job;
     if (s->up == NULL ||
         gw_up_send(s->up, GW_VERB_AUTH, false, line, len) != 0) {
         gw_auth_abort(s, 454, "4.7.0", "Temporary authentication failure");
@@ -679,7 +677,7 @@ gw_auth_response(struct gw_session *s, const struct gw_line *line,
     }
     st = gw_sasl_step(&job->sasl, line->p, line->len, chal, sizeof(chal));
     if (job->relay) {
-        gw_auth_relay_line(s, job, (const char *)line->p, line->len);
+        gw_auth_relay_line(s, (const char *)line->p, line->len);
         return;
     }
     gw_auth_progress(s, job, st, chal);

@@ -107,8 +107,8 @@ static void gw_up_arm_timer(struct gw_upstream *u);
 static void gw_up_on_xclient_reply(struct gw_upstream *u,
                                    const struct gw_reply *r);
 static void gw_up_ready(struct gw_upstream *u);
-static int gw_up_write_secret(struct gw_upstream *u, const char *line,
-                              size_t len);
+static int gw_up_write(struct gw_upstream *u, const char *line, size_t len,
+                       bool secret);
 static bool gw_up_send_proxy(struct gw_upstream *u);
 static void gw_up_login(struct gw_upstream *u);
 static void gw_up_on_auth_reply(struct gw_upstream *u,
@@ -772,8 +772,10 @@ gw_up_arm_timer(struct gw_upstream *u)
     gw_conn_timeout(&u->conn, u->in_tx ? t->upstream_mail : t->upstream_idle);
 }
 
+/* Queues one command line (CRLF added) and flushes. A `secret` line (a
+ * SASL exchange: credentials) is never written to the trace log. */
 static int
-gw_up_write_line(struct gw_upstream *u, const char *line, size_t len)
+gw_up_write(struct gw_upstream *u, const char *line, size_t len, bool secret)
 {
     struct gw_buf *b = gw_conn_out(&u->conn);
 
@@ -788,11 +790,23 @@ gw_up_write_line(struct gw_upstream *u, const char *line, size_t len)
     if (gw_log_enabled(GW_LOG_TRACE)) {
         char esc[128];
 
-        gw_str_escape(esc, sizeof(esc), (const uint8_t *)line, len);
-        gw_log(GW_LOG_TRACE, u->sid, "event=upstream_send line=\"%s\"", esc);
+        if (secret) {
+            gw_log(GW_LOG_TRACE, u->sid, "event=upstream_send line=\"(AUTH "
+                   "credentials, not logged)\"");
+        } else {
+            gw_str_escape(esc, sizeof(esc), (const uint8_t *)line, len);
+            gw_log(GW_LOG_TRACE, u->sid, "event=upstream_send line=\"%s\"",
+                   esc);
+        }
     }
     gw_conn_flush(&u->conn);
     return 0;
+}
+
+static int
+gw_up_write_line(struct gw_upstream *u, const char *line, size_t len)
+{
+    return gw_up_write(u, line, len, false);
 }
 
 static int
@@ -824,8 +838,7 @@ gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
         return GW_E_LIMIT;
     }
     /* a relayed SASL exchange carries the client's credentials */
-    rc = verb == GW_VERB_AUTH ? gw_up_write_secret(u, line, len)
-                              : gw_up_write_line(u, line, len);
+    rc = gw_up_write(u, line, len, verb == GW_VERB_AUTH);
     if (rc != 0) {
         return rc;
     }
@@ -1032,25 +1045,6 @@ gw_up_identify(struct gw_upstream *u, const struct gw_client_identity *id)
 
 /* ---- AUTH with the block's credentials (upstreams[].auth) ------------ */
 
-/* Writes a line that carries a secret: never in the trace log. */
-static int
-gw_up_write_secret(struct gw_upstream *u, const char *line, size_t len)
-{
-    struct gw_buf *b = gw_conn_out(&u->conn);
-
-    if (b == NULL || gw_buf_space(b) < len + 2) {
-        return GW_E_LIMIT;
-    }
-    gw_buf_append(b, line, len);
-    gw_buf_append(b, "\r\n", 2);
-    if (gw_log_enabled(GW_LOG_TRACE)) {
-        gw_log(GW_LOG_TRACE, u->sid, "event=upstream_send line=\"(AUTH "
-               "credentials, not logged)\"");
-    }
-    gw_conn_flush(&u->conn);
-    return 0;
-}
-
 /* The base64 of `msg` as a line, prefixed; wiped after it is written. */
 static int
 gw_up_send_b64(struct gw_upstream *u, const char *prefix, const uint8_t *msg,
@@ -1062,7 +1056,7 @@ gw_up_send_b64(struct gw_upstream *u, const char *prefix, const uint8_t *msg,
 
     memcpy(line, prefix, plen);
     if (gw_base64_encode(line + plen, sizeof(line) - plen, msg, len)) {
-        rc = gw_up_write_secret(u, line, strlen(line));
+        rc = gw_up_write(u, line, strlen(line), true);
     }
     mbedtls_platform_zeroize(line, sizeof(line));
     return rc;
