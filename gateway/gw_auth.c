@@ -12,7 +12,6 @@
 #include "gateway/gw_policy.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_session.h"
-#include "gateway/gw_shm.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_tokens.h"
 #include "gateway/gw_upstream.h"
@@ -52,10 +51,9 @@ gw_auth_cfg(const struct gw_session *s)
 }
 
 unsigned
-gw_auth_offer(const struct gw_session *s)
+gw_auth_offer(const struct gw_session *s, const struct gw_caps *up)
 {
     const struct gw_auth_cfg *a = gw_auth_cfg(s);
-    struct gw_caps up;
 
     /* still offered once authenticated (a second AUTH gets 503), so
      * that MAIL's AUTH= parameter stays valid after a new EHLO */
@@ -67,9 +65,7 @@ gw_auth_offer(const struct gw_session *s)
         return a->mechanisms;
     }
     /* relay: only what the upstream takes, once its EHLO is known */
-    gw_shm_caps_get(s->w->shm, s->cfg->upstreams[s->upstream_block].name,
-                    &up);
-    return up.known ? a->mechanisms & up.auth_mechs : a->mechanisms;
+    return up->known ? a->mechanisms & up->auth_mechs : a->mechanisms;
 }
 
 static void

@@ -18,9 +18,12 @@
 #include "gateway/gw_smtp_parse.h"
 
 struct gw_session;
+struct gw_caps;
 
-/* The AUTH mechanisms this session may be offered now (0: none). */
-unsigned gw_auth_offer(const struct gw_session *s);
+/* The AUTH mechanisms this session may be offered now (0: none); `up`
+ * is the upstream's last known EHLO list (relay mode offers only what it
+ * takes). */
+unsigned gw_auth_offer(const struct gw_session *s, const struct gw_caps *up);
 
 /* The AUTH command (the dispatcher allows it in READY only). */
 void gw_auth_command(struct gw_session *s, const struct gw_cmd *cmd);

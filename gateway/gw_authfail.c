@@ -87,19 +87,6 @@ gw_authfail_note(struct gw_authfail *t, const struct sockaddr *sa,
     return slot->count;
 }
 
-void
-gw_authfail_clear(struct gw_authfail *t, const struct sockaddr *sa)
-{
-    uint8_t key[17];
-    struct gw_authfail_slot *slot;
-
-    gw_authfail_key(sa, key);
-    slot = &t->slots[gw_authfail_index(t, key)];
-    if (memcmp(slot->key, key, sizeof(key)) == 0) {
-        memset(slot, 0, sizeof(*slot));
-    }
-}
-
 uint64_t
 gw_authfail_delay(uint64_t base_ms, uint32_t count)
 {

@@ -33,8 +33,6 @@ uint32_t gw_authfail_count(const struct gw_authfail *t,
 /* Records one failure and returns the address's count with it. */
 uint32_t gw_authfail_note(struct gw_authfail *t, const struct sockaddr *sa,
                           uint64_t now_ms, uint64_t window_ms);
-/* Forgets the address (after a successful AUTH). */
-void gw_authfail_clear(struct gw_authfail *t, const struct sockaddr *sa);
 
 /* The delay before the 535 of the count-th failure: base doubled per
  * earlier failure, at most GW_AUTH_DELAY_CAP (0 when base is 0). */

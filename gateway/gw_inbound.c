@@ -472,7 +472,7 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     in.mailmax = s->cfg->limits.messages_per_session;
     in.starttls = s->cfg->listeners[s->listener].tls == GW_TLS_STARTTLS &&
                   !gw_conn_tls_active(&s->client);
-    in.auth_mechs = gw_auth_offer(s);
+    in.auth_mechs = gw_auth_offer(s, &upcaps);
     in.xclient = gw_xclient_in_allowed(s);
     /* RFC 8689: only over TLS, and only when the next hop is reached
      * over verified TLS */
