@@ -38,6 +38,7 @@ static bool gw_session_connect_policy(struct gw_session *s);
 static void gw_session_greet(struct gw_session *s);
 static void gw_session_proxy_wait(struct gw_session *s);
 static void gw_session_proxy_read(struct gw_session *s);
+static size_t gw_session_sa_len(const struct sockaddr *sa);
 static void gw_session_up_reply(struct gw_upstream *u, void *owner,
                                 enum gw_verb verb, bool eom,
                                 const struct gw_reply *r);
@@ -328,12 +329,37 @@ gw_session_upstream_open(struct gw_session *s)
     return s->up != NULL;
 }
 
+/* The length of an AF_INET or AF_INET6 address; 0 for anything else. */
+static size_t
+gw_session_sa_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
+           : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : 0;
+}
+
+void
+gw_session_set_client(struct gw_session *s, const struct sockaddr *sa)
+{
+    size_t n = gw_session_sa_len(sa);
+
+    if (n == 0) {
+        return;
+    }
+    /* the per-client count moves with the address */
+    if (s->counted) {
+        gw_clients_remove(&s->w->clients, &s->client_sa.sa);
+    }
+    memcpy(&s->client_sa, sa, n);
+    if (s->counted) {
+        s->counted = gw_clients_add(&s->w->clients, &s->client_sa.sa) > 0;
+    }
+}
+
 void
 gw_session_set_local(struct gw_session *s, const struct sockaddr *sa)
 {
-    size_t n = sa->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
-               : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : 0;
+    size_t n = gw_session_sa_len(sa);
 
     if (n == 0) {
         return;
@@ -397,19 +423,6 @@ gw_session_proxy_wait(struct gw_session *s)
     gw_conn_want_read(&s->client, true);
 }
 
-/* Copies an AF_INET/AF_INET6 address into one of the session's compact
- * address unions. */
-static void
-gw_session_copy_sa(void *dst, size_t cap, const struct sockaddr_storage *ss)
-{
-    size_t n = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                        : sizeof(struct sockaddr_in6);
-
-    if ((ss->ss_family == AF_INET || ss->ss_family == AF_INET6) && n <= cap) {
-        memcpy(dst, ss, n);
-    }
-}
-
 static void
 gw_session_proxy_read(struct gw_session *s)
 {
@@ -435,7 +448,7 @@ gw_session_proxy_read(struct gw_session *s)
     gw_conn_consume(c, h.consumed);
     gw_session_client_text(s, via, sizeof(via));
     if (!h.local) {
-        gw_session_copy_sa(&s->client_sa, sizeof(s->client_sa), &h.src);
+        gw_session_set_client(s, (const struct sockaddr *)&h.src);
         gw_session_set_local(s, (const struct sockaddr *)&h.dst);
         /* the SMTP client is the one behind the proxy: XCLIENT trust is
          * its, not the proxy's */

@@ -191,6 +191,10 @@ void gw_session_restart(struct gw_session *s);
 /* The line reader's limit for a listener (see gw_session.c). */
 size_t gw_session_line_max(const struct gw_config *cfg, size_t listener);
 
+/* The client's address from a PROXY header or XCLIENT (AF_INET or
+ * AF_INET6; anything else is ignored); its per-client count moves with
+ * it. */
+void gw_session_set_client(struct gw_session *s, const struct sockaddr *sa);
 /* Records the address the client connected to (from a PROXY header or
  * XCLIENT); an allocation failure keeps the socket's. */
 void gw_session_set_local(struct gw_session *s, const struct sockaddr *sa);

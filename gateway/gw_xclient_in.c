@@ -6,7 +6,6 @@
 #include <mbedtls/platform_util.h>
 
 #include "gateway/gw_alloc.h"
-#include "gateway/gw_clients.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_sasl.h"
 #include "gateway/gw_session.h"
@@ -176,28 +175,12 @@ gw_xclient_in_set_port(struct sockaddr *sa, long port)
     }
 }
 
-/* The new client address: the per-client count moves with it. */
-static void
-gw_xclient_in_move(struct gw_session *s, const struct sockaddr *sa)
-{
-    size_t n = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                        : sizeof(struct sockaddr_in6);
-
-    if (s->counted) {
-        gw_clients_remove(&s->w->clients, &s->client_sa.sa);
-    }
-    memcpy(&s->client_sa, sa, n);
-    if (s->counted) {
-        s->counted = gw_clients_add(&s->w->clients, &s->client_sa.sa) > 0;
-    }
-}
-
 static void
 gw_xclient_in_apply(struct gw_session *s, struct gw_xclient_in *x)
 {
     if (x->has_addr) {
         gw_xclient_in_set_port(&x->addr.sa, x->port);
-        gw_xclient_in_move(s, &x->addr.sa);
+        gw_session_set_client(s, &x->addr.sa);
     } else if (!x->addr_unknown && x->port >= 0) {
         gw_xclient_in_set_port(&s->client_sa.sa, x->port);
     }
