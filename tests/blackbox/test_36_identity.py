@@ -313,7 +313,7 @@ def xclient_from_a_trusted_client(ctx):
     check(b"XCLIENT NAME ADDR PORT" in r.raw, "offered when trusted: %r"
           % r.raw)
     c.cmd("XCLIENT ADDR=192.0.2.9 PORT=4242 HELO=real+2Dclient.example "
-          "LOGIN=alice PROTO=ESMTP", 220)
+          "LOGIN=alice PROTO=ESMTP DESTADDR=198.51.100.25 DESTPORT=587", 220)
     c.cmd("MAIL FROM:<a@example.org>", 503, "5.5.1")  # EHLO again first
     c.cmd("EHLO real-client.example", 250)
     c.cmd("MAIL FROM:<a@example.org>", 250)
@@ -332,7 +332,8 @@ def xclient_from_a_trusted_client(ctx):
     x = [cmd for s in up.mail_sessions() for cmd in s["commands"]
          if cmd.startswith("XCLIENT")]
     check(x and "ADDR=192.0.2.9 PORT=4242" in x[0] and "LOGIN=alice" in x[0]
-          and "HELO=real-client.example" in x[0],
+          and "HELO=real-client.example" in x[0]
+          and "DESTADDR=198.51.100.25 DESTPORT=587" in x[0],
           "the identity reaches the upstream: %r" % x)
     check("event=xclient client=192.0.2.9:4242 helo=real-client.example "
           "login=yes" in pp.log(), "logged:\n" + pp.log_tail())
