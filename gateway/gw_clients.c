@@ -13,8 +13,16 @@ gw_clients_key(const struct sockaddr *sa, uint8_t key[17])
         key[0] = 4;
         memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
     } else if (sa->sa_family == AF_INET6) {
-        key[0] = 6;
-        memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+        /* ::ffff:a.b.c.d on a dual-stack listener is the IPv4 client */
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            key[0] = 4;
+            memcpy(key + 1, a6->s6_addr + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, a6, 16);
+        }
     } else {
         key[0] = 1; /* any other family shares one slot */
     }

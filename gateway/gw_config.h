@@ -276,6 +276,14 @@ struct gw_config {
     size_t policy_counters;        /* policy.counters.capacity (0: default) */
 };
 
+/* policy.counters.capacity with its default filled in. */
+static inline size_t
+gw_config_policy_capacity(const struct gw_config *cfg)
+{
+    return cfg->policy_counters != 0 ? cfg->policy_counters
+                                     : GW_DEF_POLICY_COUNTERS;
+}
+
 /* Collected configuration errors, each already formatted as
  * "FILE:LINE:COL: message" (or "FILE: message" when there is no position),
  * and warnings: problems that do not stop the configuration from loading

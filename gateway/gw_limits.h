@@ -37,6 +37,8 @@
 #define GW_DEF_CONNECTIONS 4096
 #define GW_MAX_CONNECTIONS 1000000
 #define GW_DEF_CONNECTIONS_PER_CLIENT 50
+/* policy.counters.capacity: token-bucket slots shared by the workers */
+#define GW_DEF_POLICY_COUNTERS 65536
 #define GW_MAX_CONNECTIONS_PER_CLIENT 1000000
 
 /* limits.pipeline_depth: commands in flight to a PIPELINING upstream. */

@@ -480,7 +480,8 @@ gw_process_run(const struct gw_config_source *src, struct gw_config *cfg)
         gw_config_unref(cfg);
         return 1;
     }
-    shm = gw_shm_create(n, cfg->limits.connections + 1);
+    shm = gw_shm_create(n, cfg->limits.connections + 1,
+                        gw_config_policy_capacity(cfg));
     if (shm == NULL) {
         gw_log(GW_LOG_ERROR, NULL, "event=start error=\"shared memory: "
                "%s\"", strerror(errno));

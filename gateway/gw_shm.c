@@ -2,20 +2,46 @@
 
 #include "gateway/gw_str.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+
+#include "policy/policy.h"
+
+static bool
+gw_shm_lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    bool ok;
+
+    if (pthread_mutexattr_init(&a) != 0) {
+        return false;
+    }
+    ok = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+         pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+         pthread_mutex_init(m, &a) == 0;
+    pthread_mutexattr_destroy(&a);
+    return ok;
+}
 
 struct gw_shm *
-gw_shm_create(size_t nworkers, size_t max_connections)
+gw_shm_create(size_t nworkers, size_t max_connections, size_t policy_capacity)
 {
     size_t cap = gw_clients_capacity(max_connections);
+    size_t policy_bytes = pol_counters_table_bytes(policy_capacity);
+    size_t offset;
     size_t bytes;
     struct gw_shm *shm;
 
-    if (nworkers == 0 || nworkers > GW_MAX_WORKERS) {
+    if (nworkers == 0 || nworkers > GW_MAX_WORKERS || policy_bytes == 0) {
+        errno = EINVAL;
         return NULL;
     }
-    bytes = sizeof(*shm) + nworkers * cap * sizeof(struct gw_client_slot);
+    offset = sizeof(*shm) + nworkers * cap * sizeof(struct gw_client_slot);
+    offset = (offset + 63) & ~(size_t)63;
+    bytes = offset + policy_bytes;
     shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                -1, 0);
     if (shm == MAP_FAILED) {
@@ -25,13 +51,44 @@ gw_shm_create(size_t nworkers, size_t max_connections)
     shm->nworkers = nworkers;
     shm->table_cap = cap;
     shm->bytes = bytes;
+    shm->policy_capacity = policy_capacity;
+    shm->policy_offset = offset;
+    if (!gw_shm_lock_init(&shm->lock) ||
+        getrandom(shm->policy_seed, sizeof(shm->policy_seed), 0) !=
+            (ssize_t)sizeof(shm->policy_seed)) {
+        munmap(shm, bytes);
+        errno = EAGAIN;
+        return NULL;
+    }
     return shm;
+}
+
+void *
+gw_shm_policy_table(struct gw_shm *shm)
+{
+    return (char *)shm + shm->policy_offset;
+}
+
+void
+gw_shm_lock(struct gw_shm *shm)
+{
+    if (pthread_mutex_lock(&shm->lock) == EOWNERDEAD) {
+        /* the holder died mid-update: a bucket may be off by a token */
+        pthread_mutex_consistent(&shm->lock);
+    }
+}
+
+void
+gw_shm_unlock(struct gw_shm *shm)
+{
+    pthread_mutex_unlock(&shm->lock);
 }
 
 void
 gw_shm_destroy(struct gw_shm *shm)
 {
     if (shm != NULL) {
+        pthread_mutex_destroy(&shm->lock);
         munmap(shm, shm->bytes);
     }
 }

@@ -5,11 +5,18 @@
  * other workers checking a limit, the metrics endpoint) only read, so no
  * lock is needed. A reader may see a slightly stale count while a writer is
  * mid-update; limits are not exact to the connection, and never unsafe.
+ *
+ * The policy's token buckets are the exception: every worker draws from
+ * the same bucket, so that table (gw_shm_policy_table) is written by all
+ * under one process-shared robust mutex (a worker that dies holding it
+ * does not block the others).
  */
 #ifndef GW_SHM_H
 #define GW_SHM_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "gateway/gw_caps.h"
@@ -35,14 +42,27 @@ struct gw_shm {
     size_t nworkers;
     size_t table_cap; /* slots in each worker's client table */
     size_t bytes;     /* size of the mapping */
+    size_t policy_capacity; /* slots asked for the policy's table */
+    size_t policy_offset;   /* where that table starts in the mapping */
+    uint8_t policy_seed[16];
+    pthread_mutex_t lock;   /* robust, process-shared */
     struct gw_shm_worker w[GW_MAX_WORKERS];
     /* followed by nworkers tables of table_cap struct gw_client_slot */
 };
 
 /* Maps the shared block for `nworkers` workers, each with room for
- * `max_connections` distinct client addresses. NULL on failure. */
-struct gw_shm *gw_shm_create(size_t nworkers, size_t max_connections);
+ * `max_connections` distinct client addresses, and a policy counter table
+ * of `policy_capacity` slots. NULL on failure (errno set). */
+struct gw_shm *gw_shm_create(size_t nworkers, size_t max_connections,
+                             size_t policy_capacity);
 void gw_shm_destroy(struct gw_shm *shm);
+
+/* The policy counter table (pol_counters_table_new's memory). */
+void *gw_shm_policy_table(struct gw_shm *shm);
+
+/* The shared lock; a holder that died is recovered from. */
+void gw_shm_lock(struct gw_shm *shm);
+void gw_shm_unlock(struct gw_shm *shm);
 
 /* Worker i's client table. */
 struct gw_client_slot *gw_shm_slots(struct gw_shm *shm, size_t i);

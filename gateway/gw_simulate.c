@@ -500,7 +500,8 @@ gw_simulate_run(struct gw_config *cfg, const char *client,
         gw_config_unref(cfg);
         return 2;
     }
-    shm = gw_shm_create(1, cfg->limits.connections + 1);
+    shm = gw_shm_create(1, cfg->limits.connections + 1,
+                        gw_config_policy_capacity(cfg));
     if (shm == NULL) {
         gw_free(sim.input);
         gw_config_unref(cfg);

@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_policy_store.h"
 #include "gateway/gw_error.h"
 #include "gateway/gw_http.h"
 #include "gateway/gw_log.h"
@@ -258,13 +258,13 @@ gw_worker_apply(struct gw_worker *w, struct gw_config *cfg)
     gw_log_set_format(cfg->log_format, cfg->log_sink);
     if (w->counters == NULL && cfg->policy != NULL &&
         pol_ruleset_uses_counters(cfg->policy)) {
-        uint8_t seed[16];
-
-        if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
-            memset(seed, 0x5a, sizeof(seed));
-        }
-        w->counters = pol_counters_mem_new(
-            cfg->policy_counters > 0 ? cfg->policy_counters : 65536, seed);
+        w->counters = gw_policy_store_new(w->shm);
+    }
+    if (w->id == 0 &&
+        gw_config_policy_capacity(cfg) != w->shm->policy_capacity) {
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"policy."
+               "counters.capacity changes at the next start, not at a "
+               "reload\"");
     }
     for (i = 0; i < cfg->nupstreams; i++) {
         gw_probe_start(w, i);

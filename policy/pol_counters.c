@@ -8,6 +8,9 @@
  * recycled (preferring slots with no open connection), and its key starts
  * again with a full bucket. Time comes from the caller.
  *
+ * The slots may live in caller memory (a mapping shared by processes); the
+ * caller's lock, when given, is held around each operation.
+ *
  * Token bucket arithmetic is exact in integers: one token is `per_ms`
  * units, the bucket refills `count` units per millisecond and holds at
  * most burst * per_ms units (at most 1e9 * 30d in ms < 2^62).
@@ -31,6 +34,8 @@ struct pol_mem_slot {
 struct pol_mem {
     struct pol_mem_slot *slots;
     size_t mask;
+    bool owns_slots;
+    struct pol_counters_lock lock;
     uint8_t seed[16];
 };
 
@@ -130,36 +135,78 @@ pol_siphash(const uint8_t key[16], const uint8_t *p, size_t len)
 
 /* ---- the store ---------------------------------------------------------- */
 
-struct pol_counters *
-pol_counters_mem_new(size_t capacity, const uint8_t seed[16])
+static size_t
+pol_counters_table_slots(size_t capacity)
 {
-    struct pol_counters *c;
-    struct pol_mem *m;
     size_t n = POL_MEM_MIN;
 
     while (n < capacity && n < ((size_t)1 << 40)) {
         n *= 2;
     }
-    c = calloc(1, sizeof(*c));
-    m = calloc(1, sizeof(*m));
-    if (c == NULL || m == NULL || n > SIZE_MAX / sizeof(*m->slots)) {
+    return n;
+}
+
+size_t
+pol_counters_table_bytes(size_t capacity)
+{
+    size_t n = pol_counters_table_slots(capacity);
+
+    return n > SIZE_MAX / sizeof(struct pol_mem_slot)
+               ? 0
+               : n * sizeof(struct pol_mem_slot);
+}
+
+static struct pol_counters *
+pol_counters_make(void *mem, bool owns, size_t capacity,
+                  const uint8_t seed[16], const struct pol_counters_lock *lock)
+{
+    struct pol_counters *c = calloc(1, sizeof(*c));
+    struct pol_mem *m = calloc(1, sizeof(*m));
+
+    if (c == NULL || m == NULL) {
         free(c);
         free(m);
         return NULL;
     }
-    m->slots = calloc(n, sizeof(*m->slots));
-    if (m->slots == NULL) {
-        free(c);
-        free(m);
-        return NULL;
+    m->slots = mem;
+    m->owns_slots = owns;
+    m->mask = pol_counters_table_slots(capacity) - 1;
+    if (lock != NULL) {
+        m->lock = *lock;
     }
-    m->mask = n - 1;
     if (seed != NULL) {
         memcpy(m->seed, seed, sizeof(m->seed));
     }
     c->ops = &pol_mem_ops;
     c->impl = m;
     return c;
+}
+
+struct pol_counters *
+pol_counters_mem_new(size_t capacity, const uint8_t seed[16])
+{
+    size_t bytes = pol_counters_table_bytes(capacity);
+    struct pol_counters *c;
+    void *slots;
+
+    if (bytes == 0 || (slots = calloc(1, bytes)) == NULL) {
+        return NULL;
+    }
+    c = pol_counters_make(slots, true, capacity, seed, NULL);
+    if (c == NULL) {
+        free(slots);
+    }
+    return c;
+}
+
+struct pol_counters *
+pol_counters_table_new(void *mem, size_t capacity, const uint8_t seed[16],
+                       const struct pol_counters_lock *lock)
+{
+    if (mem == NULL || pol_counters_table_bytes(capacity) == 0) {
+        return NULL;
+    }
+    return pol_counters_make(mem, false, capacity, seed, lock);
 }
 
 void
@@ -180,8 +227,26 @@ pol_mem_destroy(void *impl)
     struct pol_mem *m = impl;
 
     if (m != NULL) {
-        free(m->slots);
+        if (m->owns_slots) {
+            free(m->slots);
+        }
         free(m);
+    }
+}
+
+static void
+pol_mem_lock(struct pol_mem *m)
+{
+    if (m->lock.lock != NULL) {
+        m->lock.lock(m->lock.arg);
+    }
+}
+
+static void
+pol_mem_unlock(struct pol_mem *m)
+{
+    if (m->lock.unlock != NULL) {
+        m->lock.unlock(m->lock.arg);
     }
 }
 
@@ -252,21 +317,13 @@ pol_mem_slot(struct pol_mem *m, uint64_t h, uint64_t now_ms, bool create)
     return empty;
 }
 
+/* Takes one token from s's bucket (cap units): 1, or 0 when empty. */
 static int
-pol_mem_take(void *impl, const struct pol_counter_key *key,
-             const struct pol_bucket *b, uint64_t now_ms)
+pol_bucket_take(struct pol_mem_slot *s, const struct pol_bucket *b,
+                uint64_t cap, uint64_t now_ms)
 {
-    struct pol_mem *m = impl;
-    struct pol_mem_slot *s;
-    uint64_t cap;
     uint64_t dt;
 
-    if (b->count == 0 || b->per_ms == 0 || b->burst == 0 ||
-        b->per_ms > UINT64_MAX / b->burst) {
-        return POL_E_INVAL;
-    }
-    cap = (uint64_t)b->burst * b->per_ms;
-    s = pol_mem_slot(m, pol_key_hash(m, key), now_ms, true);
     if (s->used == 0) {
         s->used = 1;
         s->units = cap;
@@ -291,26 +348,42 @@ pol_mem_take(void *impl, const struct pol_counter_key *key,
 }
 
 static int
-pol_mem_conn_get(void *impl, const struct pol_counter_key *key, uint32_t *count)
+pol_mem_take(void *impl, const struct pol_counter_key *key,
+             const struct pol_bucket *b, uint64_t now_ms)
 {
     struct pol_mem *m = impl;
-    struct pol_mem_slot *s = pol_mem_slot(m, pol_key_hash(m, key), 0, false);
+    uint64_t h;
+    int rc;
 
-    *count = s != NULL ? s->conns : 0;
-    return 0;
+    if (b->count == 0 || b->per_ms == 0 || b->burst == 0 ||
+        b->per_ms > UINT64_MAX / b->burst) {
+        return POL_E_INVAL;
+    }
+    h = pol_key_hash(m, key);
+    pol_mem_lock(m);
+    rc = pol_bucket_take(pol_mem_slot(m, h, now_ms, true), b,
+                         (uint64_t)b->burst * b->per_ms, now_ms);
+    pol_mem_unlock(m);
+    return rc;
 }
 
 static int
-pol_mem_conn_add(void *impl, const struct pol_counter_key *key, int delta,
-                 uint64_t now_ms)
+pol_mem_conn_get(void *impl, const struct pol_counter_key *key, uint32_t *count)
 {
     struct pol_mem *m = impl;
+    uint64_t h = pol_key_hash(m, key);
     struct pol_mem_slot *s;
 
-    s = pol_mem_slot(m, pol_key_hash(m, key), now_ms, delta > 0);
-    if (s == NULL) {
-        return 0; /* closing a connection the store no longer knows */
-    }
+    pol_mem_lock(m);
+    s = pol_mem_slot(m, h, 0, false);
+    *count = s != NULL ? s->conns : 0;
+    pol_mem_unlock(m);
+    return 0;
+}
+
+static void
+pol_slot_conn_add(struct pol_mem_slot *s, int delta, uint64_t now_ms)
+{
     if (delta > 0) {
         s->conns = s->conns < UINT32_MAX - (uint32_t)delta
                        ? s->conns + (uint32_t)delta
@@ -322,6 +395,23 @@ pol_mem_conn_add(void *impl, const struct pol_counter_key *key, int delta,
     if (now_ms > s->last_ms) {
         s->last_ms = now_ms;
     }
+}
+
+static int
+pol_mem_conn_add(void *impl, const struct pol_counter_key *key, int delta,
+                 uint64_t now_ms)
+{
+    struct pol_mem *m = impl;
+    uint64_t h = pol_key_hash(m, key);
+    struct pol_mem_slot *s;
+
+    pol_mem_lock(m);
+    /* closing a connection the store no longer knows is a no-op */
+    s = pol_mem_slot(m, h, now_ms, delta > 0);
+    if (s != NULL) {
+        pol_slot_conn_add(s, delta, now_ms);
+    }
+    pol_mem_unlock(m);
     return 0;
 }
 

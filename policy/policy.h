@@ -231,6 +231,22 @@ struct pol_counters {
  */
 struct pol_counters *pol_counters_mem_new(size_t capacity,
                                           const uint8_t seed[16]);
+
+/* The same store over caller memory, so that processes can share it: mem
+ * is zeroed, 8-byte aligned, pol_counters_table_bytes(capacity) bytes, and
+ * outlives the store; every process passes the same capacity and seed.
+ * lock (may be NULL: one thread at a time) is called around each
+ * operation with its arg; it must not fail. */
+struct pol_counters_lock {
+    void (*lock)(void *arg);
+    void (*unlock)(void *arg);
+    void *arg;
+};
+size_t pol_counters_table_bytes(size_t capacity); /* 0: too large */
+struct pol_counters *pol_counters_table_new(void *mem, size_t capacity,
+                                            const uint8_t seed[16],
+                                            const struct pol_counters_lock *lock);
+
 /* Calls ops->destroy and frees c. NULL is ignored. */
 void pol_counters_free(struct pol_counters *c);
 

@@ -275,5 +275,73 @@ def tls_policy_is_never_downgraded(ctx):
           "logged:\n" + pp.log_tail())
 
 
+SHARED_COUNTERS = """
+listeners:
+  - address: "{listen}"
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 2
+policy:
+  rules:
+    - name: too-many-connections
+      stage: connect
+      if:
+        - client_address: {connections: "> 3"}
+      then: 'disconnect 421 4.7.0 "Too many connections from ${client_address}"'
+    - name: per-client-rate
+      stage: mail
+      if:
+        - client_address: {rate: 4/1h}
+      then: 'tempfail 450 4.7.1 "Slow down"'
+"""
+
+
+@suite.case
+def counters_are_shared_by_workers(ctx):
+    """Two workers: rate() and connections() count the client across both
+    (issue 5), not per worker. Ten connections, one MAIL each: exactly
+    four pass the 4/1h bucket, whichever worker took them. Three held
+    connections make the fourth one refused at connect."""
+    up = Upstream(ctx, name="upstream-shared")
+    pp = Postern(ctx, name="postern-shared",
+                 config=SHARED_COUNTERS % {"up": up.addr})
+    codes = []
+    for _ in range(10):
+        c = pp.client()
+        c.ehlo()
+        codes.append(c.cmd("MAIL FROM:<a@example.org>").code)
+        c.cmd("QUIT", 221)
+        c.close()
+    check_eq(sorted(codes), [250] * 4 + [450] * 6, "one bucket for all")
+    log = pp.log()
+    workers = {line.split("sid=")[1].split("-")[0] for line in log.splitlines()
+               if "event=connect " in line and "sid=" in line}
+    check(len(workers) == 2, "both workers took connections: %r" % workers)
+    held = []
+    for _ in range(3):
+        c = pp.client()
+        c.ehlo()
+        held.append(c)
+    time.sleep(0.2)
+    fourth = pp.client(greeting=False)
+    expect(fourth.reply(), 421, "4.7.0")
+    for c in held:
+        c.cmd("QUIT", 221)
+        c.close()
+    check("rule=\"too-many-connections\"" in pp.log(),
+          "refusal logged with the rule:\n" + pp.log_tail())
+    # the held ones have gone: a new connection is greeted again
+    deadline = time.time() + 5
+    while True:
+        c = pp.client(greeting=False)
+        r = c.reply()
+        c.close()
+        if r.code == 220 or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    expect(r, 220)
+
+
 if __name__ == "__main__":
     suite.run()

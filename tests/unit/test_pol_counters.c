@@ -2,8 +2,9 @@
  * Unit tests for policy/pol_counters.c: SipHash-2-4 against the reference
  * vectors, token bucket arithmetic (burst, exact refill, clock steps back,
  * huge gaps), connection counts that never go below zero, fixed memory
- * under a flood of distinct keys, and a caller's own store (as a Redis
- * client would be) whose failure makes the verdict an error.
+ * under a flood of distinct keys, a table over caller memory (as two
+ * processes share it) with the caller's lock, and a caller's own store (as
+ * a Redis client would be) whose failure makes the verdict an error.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -166,6 +167,77 @@ test_flood(void **state)
     pol_counters_free(c);
 }
 
+/* ---- a table over caller memory ------------------------------------------ */
+
+struct fake_lock {
+    int held;
+    int locks;
+};
+
+static void
+fake_lock(void *arg)
+{
+    struct fake_lock *l = arg;
+
+    assert_int_equal(l->held, 0);
+    l->held = 1;
+    l->locks++;
+}
+
+static void
+fake_unlock(void *arg)
+{
+    struct fake_lock *l = arg;
+
+    assert_int_equal(l->held, 1);
+    l->held = 0;
+}
+
+/* Two stores over one table (two workers over one mapping) draw from the
+ * same bucket, every operation runs under the lock, and freeing a store
+ * leaves the caller's memory alone. */
+static void
+test_shared_table(void **state)
+{
+    struct fake_lock fl = {0, 0};
+    struct pol_counters_lock lock = {fake_lock, fake_unlock, &fl};
+    size_t bytes = pol_counters_table_bytes(100);
+    void *mem;
+    struct pol_counters *a;
+    struct pol_counters *b;
+    struct pol_counter_key key = {"conn", 4, (const uint8_t *)"10.0.0.9", 8};
+    struct pol_addr addr;
+    uint32_t n = 0;
+
+    (void)state;
+    assert_int_equal(bytes, 128 * 32); /* rounded up to a power of two */
+    assert_int_equal(pol_counters_table_bytes(0), 64 * 32); /* the minimum */
+    mem = calloc(1, bytes);
+    assert_non_null(mem);
+    assert_null(pol_counters_table_new(NULL, 100, test_seed, &lock));
+    a = pol_counters_table_new(mem, 100, test_seed, &lock);
+    b = pol_counters_table_new(mem, 100, test_seed, &lock);
+    assert_non_null(a);
+    assert_non_null(b);
+    /* a burst of 3, taken 2 by a and 1 by b: the 4th is refused to both */
+    assert_int_equal(take(a, "x@example.com", 1, 60000, 3, 1), 1);
+    assert_int_equal(take(b, "x@example.com", 1, 60000, 3, 2), 1);
+    assert_int_equal(take(a, "x@example.com", 1, 60000, 3, 3), 1);
+    assert_int_equal(take(b, "x@example.com", 1, 60000, 3, 4), 0);
+    assert_int_equal(take(a, "x@example.com", 1, 60000, 3, 5), 0);
+    assert_int_equal(pol_addr_parse(&addr, "10.0.0.9", 8), POL_OK);
+    assert_int_equal(pol_counters_conn_open(a, &addr, 6), 0);
+    assert_int_equal(b->ops->conn_get(b->impl, &key, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(fl.locks, 7);
+    assert_int_equal(fl.held, 0);
+    pol_counters_free(a);
+    /* b still works over the memory a left behind */
+    assert_int_equal(take(b, "x@example.com", 1, 60000, 3, 60005), 1);
+    pol_counters_free(b);
+    free(mem);
+}
+
 /* ---- a caller's store --------------------------------------------------- */
 
 struct fake_store {
@@ -281,6 +353,7 @@ main(void)
         cmocka_unit_test(test_bucket_exact),
         cmocka_unit_test(test_connections),
         cmocka_unit_test(test_flood),
+        cmocka_unit_test(test_shared_table),
         cmocka_unit_test(test_custom_store),
     };
 
