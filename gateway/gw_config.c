@@ -891,6 +891,7 @@ gw_cfg_free(struct gw_config *cfg)
     gw_cfg_free_tls(cfg);
     gw_cfg_free_auth(cfg);
     pol_ruleset_unref(cfg->policy);
+    gw_free(cfg->policy_rule_slots);
     gw_free(cfg->listeners);
     gw_free(cfg->upstreams);
     gw_free(cfg);

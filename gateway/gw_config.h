@@ -274,6 +274,9 @@ struct gw_config {
     struct gw_ehlo_cfg ehlo;       /* key ehlo */
     struct pol_ruleset *policy;    /* key policy: compiled rules, or NULL */
     size_t policy_counters;        /* policy.counters.capacity (0: default) */
+    /* Each policy rule's slot in the shared metrics table, by rule index;
+     * filled by the worker that runs this config (gw_worker_apply). */
+    uint16_t *policy_rule_slots;
 };
 
 /* policy.counters.capacity with its default filled in. */

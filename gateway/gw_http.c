@@ -16,7 +16,9 @@
 #define GW_HTTP_MAX_REQUEST (8 * 1024)
 #define GW_HTTP_TIMEOUT_MS 5000
 #define GW_HTTP_MAX_CONNS 16
-#define GW_HTTP_BODY_MAX (16 * 1024)
+/* The response (and the connection's buffers, allocated while in use):
+ * the core metrics take about 6 KiB, each policy rule about 300 bytes. */
+#define GW_HTTP_BODY_MAX (128 * 1024)
 
 struct gw_http_conn;
 
@@ -224,8 +226,10 @@ static void
 gw_http_on_read(struct gw_conn *c)
 {
     struct gw_http_conn *hc = c->owner;
+    struct gw_shm *shm = hc->http->w->shm;
     struct gw_counters sum;
-    char body[GW_HTTP_BODY_MAX - 512];
+    const size_t cap = GW_HTTP_BODY_MAX - 512; /* room for the head */
+    char *body;
     size_t n;
     bool is_get;
     bool is_metrics;
@@ -253,14 +257,22 @@ gw_http_on_read(struct gw_conn *c)
         gw_http_respond(hc, "405 Method Not Allowed", "GET only\n", 9);
         return;
     }
-    gw_shm_sum(hc->http->w->shm, &sum);
-    n = gw_metrics_render(&sum, hc->http->w->shm->nworkers, body,
-                          sizeof(body));
-    if (n == 0) {
-        gw_http_respond(hc, "500 Internal Server Error", "too big\n", 8);
+    body = gw_alloc(cap);
+    if (body == NULL) {
+        gw_http_respond(hc, "503 Service Unavailable", "no memory\n", 10);
         return;
     }
-    gw_http_respond(hc, "200 OK", body, n);
+    gw_shm_sum(shm, &sum);
+    n = gw_metrics_render(&sum, shm->nworkers, body, cap);
+    if (n == 0) {
+        gw_http_respond(hc, "500 Internal Server Error", "too big\n", 8);
+    } else {
+        /* rules that do not fit are left out, whole lines at a time */
+        n += gw_metrics_render_rules(shm->rules, GW_SHM_MAX_RULES, body + n,
+                                     cap - n);
+        gw_http_respond(hc, "200 OK", body, n);
+    }
+    gw_free(body);
 }
 
 static void

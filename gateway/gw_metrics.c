@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gateway/gw_log.h"
+#include "policy/policy.h"
 
 struct gw_counters *gw_metrics_self;
 
@@ -177,4 +178,95 @@ gw_metrics_render(const struct gw_counters *sum, size_t workers, char *dst,
                    (double)sum->latency_sum_ms / 1000.0,
                    (unsigned long long)sum->latency_count);
     return o < cap ? o : 0;
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped, other
+ * control bytes dropped. */
+static void
+gw_metrics_label(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+
+    for (; *src != '\0' && o + 3 < cap; src++) {
+        unsigned char ch = (unsigned char)*src;
+
+        if (ch == '\\' || ch == '"') {
+            dst[o++] = '\\';
+            dst[o++] = (char)ch;
+        } else if (ch == '\n') {
+            dst[o++] = '\\';
+            dst[o++] = 'n';
+        } else if (ch >= 0x20 && ch != 0x7f) {
+            dst[o++] = (char)ch;
+        }
+    }
+    dst[o] = '\0';
+}
+
+_Static_assert(GW_RULE_VERDICTS == POL_VERDICT_ERROR + 1,
+               "one counter per verdict");
+
+size_t
+gw_metrics_render_rules(const struct gw_rule_counters *rules, size_t n,
+                        char *dst, size_t cap)
+{
+    char name[GW_RULE_NAME_MAX * 2 + 1];
+    size_t o = 0;
+    size_t last;
+    size_t i;
+    size_t k;
+
+    if (!gw_metrics_put(dst, cap, &o,
+                        "# HELP postern_policy_rule_matches_total times "
+                        "every condition of the rule held\n"
+                        "# TYPE postern_policy_rule_matches_total counter\n")) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (rules[i].name[0] == '\0') {
+            continue;
+        }
+        gw_metrics_label(name, sizeof(name), rules[i].name);
+        last = o;
+        if (!gw_metrics_put(dst, cap, &o,
+                            "postern_policy_rule_matches_total{stage=\"%s\","
+                            "rule=\"%s\"} %llu\n",
+                            pol_stage_name((enum pol_stage)rules[i].stage),
+                            name,
+                            (unsigned long long)__atomic_load_n(
+                                &rules[i].matches, __ATOMIC_RELAXED))) {
+            return last;
+        }
+    }
+    last = o;
+    if (!gw_metrics_put(dst, cap, &o,
+                        "# HELP postern_policy_decisions_total evaluations "
+                        "of a stage that a rule decided, by verdict\n"
+                        "# TYPE postern_policy_decisions_total counter\n")) {
+        return last;
+    }
+    for (i = 0; i < n; i++) {
+        if (rules[i].name[0] == '\0') {
+            continue;
+        }
+        gw_metrics_label(name, sizeof(name), rules[i].name);
+        for (k = 0; k < GW_RULE_VERDICTS; k++) {
+            uint64_t v = __atomic_load_n(&rules[i].verdicts[k],
+                                         __ATOMIC_RELAXED);
+
+            last = o;
+            if (v != 0 &&
+                !gw_metrics_put(dst, cap, &o,
+                                "postern_policy_decisions_total{stage=\"%s\","
+                                "rule=\"%s\",verdict=\"%s\"} %llu\n",
+                                pol_stage_name((enum pol_stage)rules[i].stage),
+                                name,
+                                pol_verdict_action_name(
+                                    (enum pol_verdict_action)k),
+                                (unsigned long long)v)) {
+                return last;
+            }
+        }
+    }
+    return o;
 }

@@ -92,6 +92,17 @@ struct gw_counters {
     uint64_t latency_count;
 };
 
+/* Counters of one policy rule, shared by every worker (gw_shm), updated
+ * with atomic adds. name "" is a free slot; it is written last. */
+#define GW_RULE_NAME_MAX 132 /* policy names are at most 128 bytes */
+#define GW_RULE_VERDICTS 6 /* enum pol_verdict_action */
+struct gw_rule_counters {
+    char name[GW_RULE_NAME_MAX];
+    uint32_t stage;              /* enum pol_stage */
+    uint64_t matches;            /* times every condition held */
+    uint64_t verdicts[GW_RULE_VERDICTS]; /* evaluations it decided */
+};
+
 /* The counters of this process (set by the worker at start). */
 extern struct gw_counters *gw_metrics_self;
 
@@ -122,5 +133,12 @@ void gw_counters_add(struct gw_counters *sum, const struct gw_counters *b);
  * returns the length, 0 if it does not fit. */
 size_t gw_metrics_render(const struct gw_counters *sum, size_t workers,
                          char *dst, size_t cap);
+
+/* Renders the policy rules' counters (n slots, free ones skipped):
+ * postern_policy_rule_matches_total{stage,rule} and
+ * postern_policy_decisions_total{stage,rule,verdict}. Stops before the
+ * first series that does not fit; returns the length written. */
+size_t gw_metrics_render_rules(const struct gw_rule_counters *rules, size_t n,
+                               char *dst, size_t cap);
 
 #endif

@@ -5,6 +5,7 @@
 #include "gateway/gw_authfail.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_sasl.h"
+#include "gateway/gw_shm.h"
 #include "gateway/gw_session.h"
 #include "gateway/gw_str.h"
 #include "gateway/gw_worker.h"
@@ -58,6 +59,46 @@ gw_policy_facts(const struct gw_session *s, struct pol_facts *f)
     }
 }
 
+/* The policy trace: counts rule hits for metrics (the trace reports every
+ * action of a rule that held: count the rule once per evaluation), and
+ * passes every event on to --simulate when it listens. */
+struct gw_policy_hits {
+    const struct gw_config *cfg;
+    struct gw_worker *w;
+    size_t last;
+};
+
+static struct gw_rule_counters *
+gw_policy_rule(const struct gw_policy_hits *h, size_t rule_index)
+{
+    uint16_t slot;
+
+    if (h->cfg->policy_rule_slots == NULL) {
+        return NULL;
+    }
+    slot = h->cfg->policy_rule_slots[rule_index];
+    return slot != GW_SHM_NO_RULE ? &h->w->shm->rules[slot] : NULL;
+}
+
+static void
+gw_policy_on_trace(void *arg, const struct pol_trace_event *ev)
+{
+    struct gw_policy_hits *h = arg;
+    struct gw_rule_counters *r;
+
+    if (h->w->policy_trace != NULL) {
+        h->w->policy_trace(h->w->policy_note_arg, ev);
+    }
+    if (ev->result != POL_TRACE_MATCH || ev->rule_index == h->last) {
+        return;
+    }
+    h->last = ev->rule_index;
+    r = gw_policy_rule(h, ev->rule_index);
+    if (r != NULL) {
+        __atomic_fetch_add(&r->matches, 1, __ATOMIC_RELAXED);
+    }
+}
+
 enum pol_verdict_action
 gw_policy_eval(struct gw_session *s, enum pol_stage stage,
                const struct pol_facts *f, struct pol_verdict *v, char *buf,
@@ -65,6 +106,7 @@ gw_policy_eval(struct gw_session *s, enum pol_stage stage,
 {
     struct pol_ruleset *rs = s->cfg->policy;
     struct pol_env env;
+    struct gw_policy_hits hits;
     char text[128];
 
     pol_verdict_init(v, buf, cap);
@@ -74,7 +116,23 @@ gw_policy_eval(struct gw_session *s, enum pol_stage stage,
     memset(&env, 0, sizeof(env));
     env.counters = s->w->counters;
     env.now_ms = gw_now_ms();
+    hits.cfg = s->cfg;
+    hits.w = s->w;
+    hits.last = SIZE_MAX;
+    if (s->cfg->policy_rule_slots != NULL || s->w->policy_trace != NULL) {
+        env.trace = gw_policy_on_trace;
+        env.trace_arg = &hits;
+        env.trace_hits_only = s->w->policy_trace == NULL;
+    }
     pol_eval(rs, stage, f, &env, v);
+    if (v->rule[0] != '\0' &&
+        (unsigned)v->action < GW_RULE_VERDICTS) {
+        struct gw_rule_counters *r = gw_policy_rule(&hits, v->rule_index);
+
+        if (r != NULL) {
+            __atomic_fetch_add(&r->verdicts[v->action], 1, __ATOMIC_RELAXED);
+        }
+    }
     if (s->w->policy_note != NULL) {
         s->w->policy_note(s->w->policy_note_arg, stage, v);
     }

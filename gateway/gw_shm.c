@@ -187,3 +187,32 @@ gw_shm_caps_set(struct gw_shm *shm, const char *name,
                    sizeof(shm->caps[free_slot].name));
     }
 }
+
+uint16_t
+gw_shm_rule_slot(struct gw_shm *shm, unsigned stage, const char *name)
+{
+    char key[GW_RULE_NAME_MAX];
+    uint16_t found = GW_SHM_NO_RULE;
+    size_t i;
+
+    gw_strlcpy(key, name, sizeof(key));
+    gw_shm_lock(shm);
+    for (i = 0; i < GW_SHM_MAX_RULES; i++) {
+        struct gw_rule_counters *r = &shm->rules[i];
+
+        if (r->name[0] == '\0') {
+            /* the counters first, the name last: readers skip free slots */
+            r->stage = stage;
+            __atomic_thread_fence(__ATOMIC_RELEASE);
+            gw_strlcpy(r->name, key, sizeof(r->name));
+            found = (uint16_t)i;
+            break;
+        }
+        if (r->stage == stage && strcmp(r->name, key) == 0) {
+            found = (uint16_t)i;
+            break;
+        }
+    }
+    gw_shm_unlock(shm);
+    return found;
+}

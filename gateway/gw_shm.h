@@ -37,8 +37,15 @@ struct gw_shm_caps {
     struct gw_caps caps;
 };
 
+/* Policy rules with counters, by (stage, name): kept across reloads, so a
+ * rule keeps its counts while its name stays. Rules past the table's end
+ * are not counted (logged once). */
+#define GW_SHM_MAX_RULES 256
+#define GW_SHM_NO_RULE UINT16_MAX
+
 struct gw_shm {
     struct gw_shm_caps caps[GW_SHM_MAX_UPSTREAMS];
+    struct gw_rule_counters rules[GW_SHM_MAX_RULES];
     size_t nworkers;
     size_t table_cap; /* slots in each worker's client table */
     size_t bytes;     /* size of the mapping */
@@ -63,6 +70,11 @@ void *gw_shm_policy_table(struct gw_shm *shm);
 /* The shared lock; a holder that died is recovered from. */
 void gw_shm_lock(struct gw_shm *shm);
 void gw_shm_unlock(struct gw_shm *shm);
+
+/* The slot of the rule (stage, name), made when new; GW_SHM_NO_RULE when
+ * the table is full. Takes the lock. */
+uint16_t gw_shm_rule_slot(struct gw_shm *shm, unsigned stage,
+                          const char *name);
 
 /* Worker i's client table. */
 struct gw_client_slot *gw_shm_slots(struct gw_shm *shm, size_t i);

@@ -372,6 +372,38 @@ gw_sim_note(void *arg, enum pol_stage stage, const struct pol_verdict *v)
     fputc('\n', sim->out);
 }
 
+static void
+gw_sim_trace(void *arg, const struct pol_trace_event *ev)
+{
+    struct gw_sim *sim = arg;
+    const char *p;
+
+    fprintf(sim->out, "   rule: %s", ev->rule);
+    if (strcmp(ev->rule, ev->rule_location) != 0) {
+        fprintf(sim->out, " at=%s", ev->rule_location);
+    }
+    switch (ev->result) {
+    case POL_TRACE_NO_MATCH:
+        fprintf(sim->out, " no-match condition=%zu\n", ev->cond + 1);
+        return;
+    case POL_TRACE_ERROR:
+        fprintf(sim->out, " error condition=%zu\n", ev->cond + 1);
+        return;
+    case POL_TRACE_MATCH:
+        break;
+    }
+    /* the action as written in the config (checked: no control bytes) */
+    fputs(" match: ", sim->out);
+    for (p = ev->action; *p != '\0'; p++) {
+        fputc((unsigned char)*p < 0x20 ? '?' : *p, sim->out);
+    }
+    if (ev->table_location[0] != '\0') {
+        fprintf(sim->out, " (table %s)", ev->table_location);
+    }
+    fputs(ev->ignored ? " (ignored: an earlier rule set it)\n" : "\n",
+          sim->out);
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 static char *
@@ -508,6 +540,7 @@ gw_simulate_run(struct gw_config *cfg, const char *client,
         return 1;
     }
     w.policy_note = gw_sim_note;
+    w.policy_trace = gw_sim_trace;
     w.policy_note_arg = &sim;
     mock_fd = gw_mock_listen(&mock_addr);
     if (mock_fd < 0) {

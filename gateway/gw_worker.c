@@ -233,6 +233,38 @@ gw_worker_start(struct gw_worker *w, unsigned id,
     return gw_worker_apply(w, cfg);
 }
 
+/* Finds (or makes) each rule's metrics slot once per config, so that
+ * counting a hit is an array index and an atomic add. */
+static void
+gw_worker_rule_slots(struct gw_worker *w, struct gw_config *cfg)
+{
+    size_t n;
+    size_t i;
+    bool full = false;
+
+    if (cfg->policy == NULL || cfg->policy_rule_slots != NULL) {
+        return;
+    }
+    n = pol_ruleset_nrules(cfg->policy);
+    cfg->policy_rule_slots = gw_calloc(n > 0 ? n : 1, sizeof(uint16_t));
+    if (cfg->policy_rule_slots == NULL) {
+        return; /* rules are not counted; nothing else changes */
+    }
+    for (i = 0; i < n; i++) {
+        enum pol_stage stage = POL_STAGE_CONNECT;
+        const char *name = pol_ruleset_rule(cfg->policy, i, &stage);
+
+        cfg->policy_rule_slots[i] =
+            gw_shm_rule_slot(w->shm, (unsigned)stage, name);
+        full = full || cfg->policy_rule_slots[i] == GW_SHM_NO_RULE;
+    }
+    if (full && w->id == 0) {
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"more "
+               "than %d rule names since start: the rest are not counted "
+               "in metrics\"", GW_SHM_MAX_RULES);
+    }
+}
+
 /*
  * Makes cfg the current generation: listeners, probes, the capability
  * records (kept by upstream name across a reload), the metrics endpoint,
@@ -260,6 +292,7 @@ gw_worker_apply(struct gw_worker *w, struct gw_config *cfg)
         pol_ruleset_uses_counters(cfg->policy)) {
         w->counters = gw_policy_store_new(w->shm);
     }
+    gw_worker_rule_slots(w, cfg);
     if (w->id == 0 &&
         gw_config_policy_capacity(cfg) != w->shm->policy_capacity) {
         gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"policy."

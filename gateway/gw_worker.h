@@ -33,6 +33,7 @@ struct gw_worker;
 struct gw_upstream;
 struct gw_http;
 struct pol_counters;
+struct pol_trace_event;
 struct gw_authfail;
 
 #define GW_UPPOOL_MAX GW_MAX_KEEP_IDLE
@@ -81,6 +82,8 @@ struct gw_worker {
     struct sockaddr_storage sim_client;
     void (*policy_note)(void *arg, enum pol_stage stage,
                         const struct pol_verdict *v);
+    /* --simulate: every rule the policy looked at (pol_trace_event) */
+    void (*policy_trace)(void *arg, const struct pol_trace_event *ev);
     void *policy_note_arg;
     uv_timer_t grace_timer;
     uv_signal_t sig_int;

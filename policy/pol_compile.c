@@ -114,6 +114,24 @@ pol_ruleset_rules_at(const struct pol_ruleset *rs, enum pol_stage s)
     return rs->stage_start[s + 1] - rs->stage_start[s];
 }
 
+size_t
+pol_ruleset_nrules(const struct pol_ruleset *rs)
+{
+    return rs->nrules;
+}
+
+const char *
+pol_ruleset_rule(const struct pol_ruleset *rs, size_t i, enum pol_stage *stage)
+{
+    if (i >= rs->nrules) {
+        return NULL;
+    }
+    if (stage != NULL) {
+        *stage = rs->rules[i].stage;
+    }
+    return rs->rules[i].name;
+}
+
 bool
 pol_ruleset_uses_counters(const struct pol_ruleset *rs)
 {

@@ -521,10 +521,12 @@ pol_trace(struct pol_run *run, const struct pol_rule *r,
 {
     struct pol_trace_event ev;
 
-    if (run->env == NULL || run->env->trace == NULL) {
+    if (run->env == NULL || run->env->trace == NULL ||
+        (res == POL_TRACE_NO_MATCH && run->env->trace_hits_only)) {
         return;
     }
     ev.stage = run->ec.stage;
+    ev.rule_index = (size_t)(r - run->ec.rs->rules);
     ev.rule = r->name;
     ev.rule_location = r->location;
     ev.result = res;
@@ -555,6 +557,7 @@ pol_eval_error(struct pol_run *run, const struct pol_rule *r, size_t cond)
     if (r != NULL) {
         v->rule = r->name;
         v->rule_location = r->location;
+        v->rule_index = (size_t)(r - run->ec.rs->rules);
         pol_trace(run, r, POL_TRACE_ERROR, cond, NULL, NULL, false);
     }
 }
@@ -632,6 +635,7 @@ pol_eval(struct pol_ruleset *rs, enum pol_stage stage,
         if (decided) {
             v->rule = r->name;
             v->rule_location = r->location;
+            v->rule_index = i;
             v->table_location = hit != NULL ? hit->location : "";
             return v->action;
         }

@@ -117,6 +117,7 @@ struct pol_verdict {
     const char *rule;
     const char *rule_location;
     const char *table_location;
+    size_t rule_index; /* the rule's (pol_ruleset_rule), when rule != "" */
 
     /* POL_VERDICT_ERROR: the PCRE2 error (or POL_E_STORE) and its text. */
     int error;
@@ -300,6 +301,12 @@ void pol_ruleset_unref(struct pol_ruleset *rs);
 /* Rules at a stage (0: the gateway may skip work for it, e.g. header
  * parsing). */
 size_t pol_ruleset_rules_at(const struct pol_ruleset *rs, enum pol_stage s);
+/* Every rule, in order: index i < pol_ruleset_nrules(rs) names the same
+ * rule as a verdict's or trace event's rule_index, for the ruleset's life.
+ * Returns the name (a default "file:line" when none was given). */
+size_t pol_ruleset_nrules(const struct pol_ruleset *rs);
+const char *pol_ruleset_rule(const struct pol_ruleset *rs, size_t i,
+                             enum pol_stage *stage);
 /* Whether any rule uses rate() or connections(): a counter store needed. */
 bool pol_ruleset_uses_counters(const struct pol_ruleset *rs);
 
@@ -312,6 +319,7 @@ enum pol_trace_result {
 
 struct pol_trace_event {
     enum pol_stage stage;
+    size_t rule_index;         /* see pol_ruleset_rule */
     const char *rule;          /* name */
     const char *rule_location; /* "file:line" */
     enum pol_trace_result result;
@@ -330,6 +338,7 @@ struct pol_env {
     uint64_t now_ms;               /* for token buckets */
     void (*trace)(void *arg, const struct pol_trace_event *ev);
     void *trace_arg;
+    bool trace_hits_only; /* MATCH and ERROR events only (cheap: metrics) */
 };
 
 /*

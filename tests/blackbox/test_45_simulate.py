@@ -90,11 +90,49 @@ def simulate(ctx, dialogue, *extra):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
-def lines_after(out, marker):
-    """The transcript lines that follow the first line equal to marker."""
+def without_trace(out):
+    return [x for x in out.splitlines() if not x.startswith("   rule: ")]
+
+
+def at(name):
+    """The line of rule `name` in CONFIG."""
+    return CONFIG.splitlines().index("    - name: " + name) + 1
+
+
+def lines_after(out, marker, trace=False):
+    """The transcript lines that follow the first line equal to marker;
+    without trace, the per-rule lines are left out."""
     lines = out.splitlines()
     check(marker in lines, "transcript has %r:\n%s" % (marker, out))
-    return lines[lines.index(marker) + 1:]
+    return [x for x in lines[lines.index(marker) + 1:]
+            if trace or not x.startswith("   rule: ")]
+
+
+@suite.case
+def simulate_traces_every_rule(ctx):
+    """Each rule the policy looked at, before the stage's verdict: which
+    condition did not hold, which action applied (issue 5)."""
+    rc, out, err = simulate(ctx, DIALOGUE)
+    check_eq(rc, 0, "exit status (stderr: %s)" % err)
+    cfg = ctx.path("simulate.yaml")
+    lines = out.splitlines()
+    check_eq(lines[:3], [
+        "   rule: submission-needs-tls at=%s:%d no-match condition=1"
+        % (cfg, at("submission-needs-tls")),
+        "   rule: blocklist at=%s:%d no-match condition=1"
+        % (cfg, at("blocklist")),
+        '   policy: stage=connect rule="(none)" verdict=continue'],
+        "connect stage")
+    after = lines_after(out, "C: MAIL FROM:<u@legacy.example>", trace=True)
+    check_eq(after[0], "   rule: legacy-senders at=%s:%d match: upstream "
+             "legacy" % (cfg, at("legacy-senders")), "the routing rule")
+    after = lines_after(out, "C: RCPT TO:<trap@example.net>", trace=True)
+    check_eq(after[0], '   rule: no-spamtrap at=%s:%d match: reject 550 '
+             '5.1.1 "No such user"' % (cfg, at("no-spamtrap")),
+             "the deciding rule")
+    # the header rule at a field it does not match: its first condition
+    check("   rule: spam-subject at=%s:%d no-match condition=2"
+          % (cfg, at("spam-subject")) in lines, "header trace:\n" + out)
 
 
 @suite.case
@@ -125,13 +163,13 @@ def simulate_client_address(ctx):
     rc, out, _ = simulate(ctx, "EHLO a.example\nQUIT\n",
                           "--client", "198.51.100.7")
     check_eq(rc, 0, "exit status")
-    lines = out.splitlines()
+    lines = without_trace(out)
     check('rule="blocklist"' in lines[0], "connect note: %r" % lines[0])
     check_eq(lines[1], "S: 554 5.7.1 Blocked", "connect reply")
     rc, out, _ = simulate(ctx, "EHLO a.example\nQUIT\n",
                           "--client", "2001:db8::1")
     check_eq(rc, 0, "exit status")
-    check(out.splitlines()[1].startswith("S: 220 "), "greeting:\n" + out)
+    check(without_trace(out)[1].startswith("S: 220 "), "greeting:\n" + out)
 
 
 @suite.case
@@ -161,8 +199,8 @@ def simulate_listener(ctx):
              "S: 250 2.0.0 Ok", "MAIL on the first listener")
     rc, out, _ = simulate(ctx, dialogue, "--listener", "submission")
     check_eq(rc, 0, "exit status")
-    check(out.splitlines()[0].endswith("verdict=continue require_tls"),
-          "connect note: %r" % out.splitlines()[0])
+    check(without_trace(out)[0].endswith("verdict=continue require_tls"),
+          "connect note: %r" % without_trace(out)[0])
     check_eq(lines_after(out, "C: MAIL FROM:<a@example.org>")[0],
              "S: 530 5.7.0 Must issue a STARTTLS command first",
              "MAIL on the submission listener")

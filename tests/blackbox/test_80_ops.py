@@ -396,5 +396,65 @@ def json_logs(ctx):
           "tx line: %s" % tx)
 
 
+RULES_CONFIG = CONFIG + """
+policy:
+  rules:
+    - name: no-localhost
+      stage: helo
+      if:
+        - helo: localhost
+      then: 'reject 550 5.7.1 "Use your own name"'
+    - name: tag/example.org
+      stage: mail
+      if:
+        - sender: {domain: example.org}
+      then: 'add_header X-Tag: yes'
+"""
+
+
+@suite.case
+def policy_rules_in_metrics(ctx):
+    """Each rule's matches and decisions, summed over both workers; a
+    reload keeps a rule's counts (issues 5, 7)."""
+    up = Upstream(ctx)
+    mport = free_port()
+    cfg = RULES_CONFIG % (up.addr, ctx.path("rules.pid"), "30s", "50M",
+                          "127.0.0.1:%d" % mport)
+    pp = Postern(ctx, config=cfg)
+    wait_workers(pp, 2)
+    for _ in range(3):
+        c = pp.client()
+        c.cmd("HELO localhost", 550, "5.7.1")
+        c.cmd("QUIT", 221)
+        c.close()
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"Subject: m\r\n\r\nx\r\n",
+                          mail="<a@example.org>"), 250)
+    c.cmd("QUIT", 221)
+    time.sleep(0.2)
+    m = http_get(mport)
+    lo = 'postern_policy_rule_matches_total{stage="helo",rule="no-localhost"}'
+    tag = ('postern_policy_rule_matches_total{stage="mail",'
+           'rule="tag/example.org"}')
+    rej = ('postern_policy_decisions_total{stage="helo",rule="no-localhost",'
+           'verdict="reject"}')
+    check_eq(metric(m, lo), 3.0, "helo rule matched three times")
+    check_eq(metric(m, rej), 3.0, "and rejected three times")
+    check_eq(metric(m, tag), 1.0, "a non-deciding rule's matches")
+    check(b'rule="tag' not in m.split(b"postern_policy_decisions_total")[-1],
+          "a rule that only adds a header decides nothing")
+    os.kill(pp.proc.pid, signal.SIGHUP)
+    deadline = time.time() + 10
+    while pp.log().count("event=reload result=ok") < 2:
+        check(time.time() < deadline, "reloaded:\n" + pp.log_tail())
+        time.sleep(0.05)
+    c = pp.client()
+    c.cmd("HELO localhost", 550, "5.7.1")
+    c.close()
+    time.sleep(0.2)
+    check_eq(metric(http_get(mport), lo), 4.0, "counts kept over a reload")
+
+
 if __name__ == "__main__":
     suite.run()

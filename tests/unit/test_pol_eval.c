@@ -1012,6 +1012,7 @@ test_eval_pcre_table(void **state)
 
 struct trace_log {
     char lines[16][160];
+    size_t index[16];
     size_t n;
 };
 
@@ -1022,6 +1023,7 @@ trace_record(void *arg, const struct pol_trace_event *ev)
     static const char *const res[] = {"no", "match", "error"};
 
     if (log->n < NELEM(log->lines)) {
+        log->index[log->n] = ev->rule_index;
         snprintf(log->lines[log->n++], sizeof(log->lines[0]),
                  "%s %s %s cond=%zu action=%s%s", pol_stage_name(ev->stage),
                  ev->rule, res[ev->result], ev->cond, ev->action,
@@ -1071,6 +1073,22 @@ test_eval_trace(void **state)
     assert_string_equal(log.lines[4], "mail d match cond=0 action=accept");
     assert_string_equal(v.upstream, "u1");
     assert_string_equal(v.rule, "d");
+    /* indexes name the same rules as pol_ruleset_rule */
+    assert_int_equal(pol_ruleset_nrules(rs), 4);
+    assert_int_equal(v.rule_index, 3);
+    assert_string_equal(pol_ruleset_rule(rs, v.rule_index, NULL), "d");
+    assert_string_equal(pol_ruleset_rule(rs, 2, NULL), "policy.yaml:30");
+    assert_null(pol_ruleset_rule(rs, 4, NULL));
+    /* hits only: the rules that did not match are not reported */
+    memset(&log, 0, sizeof(log));
+    env.trace_hits_only = true;
+    assert_int_equal(eval(rs, POL_STAGE_MAIL, &f, &env, &v, buf, sizeof(buf)),
+                     POL_VERDICT_ACCEPT);
+    assert_int_equal(log.n, 3);
+    assert_string_equal(log.lines[0],
+                        "mail policy.yaml:30 match cond=0 action=upstream u1");
+    assert_int_equal(log.index[0], 2);
+    assert_int_equal(log.index[2], 3);
     pol_ruleset_unref(rs);
     free(b);
 }
