@@ -78,6 +78,12 @@ struct gw_rcpt_check {
     struct gw_in_verdict v;
 };
 
+/* A RCPT waiting for its MAIL on a new route (tx->held_rcpt). */
+struct gw_held_rcpt {
+    struct gw_path path;
+    struct gw_rcpt_params params;
+};
+
 static bool gw_in_rcpt_check(struct gw_session *s, const struct gw_cmd *cmd,
                              struct gw_rcpt_check *rc);
 static void gw_in_send_mail(struct gw_session *s);
@@ -499,8 +505,7 @@ gw_in_mail_policy(struct gw_session *s, const struct gw_mail_args *args,
                   char *buf, size_t cap)
 {
     struct pol_facts f;
-    size_t block = s->default_upstream;
-    size_t i;
+    uint32_t block = s->default_upstream;
 
     gw_policy_facts(s, &f);
     f.messages = (uint32_t)s->messages + 1;
@@ -529,11 +534,7 @@ gw_in_mail_policy(struct gw_session *s, const struct gw_mail_args *args,
         return false;
     }
     if ((v->flags & POL_VF_UPSTREAM) != 0) {
-        for (i = 0; i < s->cfg->nupstreams; i++) {
-            if (strcmp(s->cfg->upstreams[i].name, v->upstream) == 0) {
-                block = i;
-            }
-        }
+        block = gw_session_block(s, v->upstream, block);
     }
     if (block != s->upstream_block) {
         if (gw_auth_holds_upstream(s)) {
@@ -593,6 +594,7 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
     }
     s->tx->mail = args.path;
     s->tx->params = params;
+    s->tx->mail_block = s->upstream_block;
     s->tx->started_ms = gw_now_ms();
     s->tx->size_limit = (v.flags & POL_VF_LIMIT_SIZE) != 0
                             ? v.limit_message_size
@@ -605,8 +607,28 @@ gw_in_mail(struct gw_session *s, const struct gw_cmd *cmd)
         (uint8_t)v.tls_policy > s->tx->tls_min) {
         s->tx->tls_min = (uint8_t)v.tls_policy;
     }
+    s->tx->mail_tls_min = s->tx->tls_min;
     gw_in_enter(s, GW_IN_MAIL);
     /* The MAIL goes out from the pump as soon as the upstream is ready. */
+}
+
+/*
+ * The MAIL was answered here, not sent (or could not be): the client's
+ * MAIL gets the reply and the transaction ends. On a re-route the client
+ * has had its MAIL reply: the reply is the waiting RCPT's, and the
+ * transaction goes on without an upstream MAIL.
+ */
+static void
+gw_in_mail_answered(struct gw_session *s, int code, const char *enh,
+                    const char *text, const char *outcome)
+{
+    s->tx->mail_sent = true; /* nothing more goes upstream for it */
+    gw_session_reply(s, code, enh, text);
+    if (s->tx->mail_hidden) {
+        gw_in_route_failed(s);
+    } else {
+        gw_session_tx_end(s, outcome, NULL, code);
+    }
 }
 
 /*
@@ -630,9 +652,8 @@ gw_in_send_mail(struct gw_session *s)
          * offer REQUIRETLS itself; otherwise the message is refused */
         gw_log(GW_LOG_WARN, s->sid, "event=upstream_tls_policy "
                "required=requiretls upstream=%s", gw_up_addr(s->up));
-        tx->mail_sent = true;
-        gw_session_reply(s, 550, "5.7.30", "REQUIRETLS support required");
-        gw_session_tx_end(s, "tls-policy", NULL, 550);
+        gw_in_mail_answered(s, 550, "5.7.30", "REQUIRETLS support required",
+                            "tls-policy");
         return;
     }
     if (tx->tls_min >= POL_TLS_ENCRYPT &&
@@ -642,19 +663,17 @@ gw_in_send_mail(struct gw_session *s)
         gw_log(GW_LOG_WARN, s->sid, "event=upstream_tls_policy "
                "required=%s upstream=%s", pol_tls_policy_name(
                    (enum pol_tls_policy)tx->tls_min), gw_up_addr(s->up));
-        tx->mail_sent = true; /* answered here: nothing goes upstream */
-        gw_session_reply(s, 451, "4.7.5", "Upstream TLS required by policy "
-                         "but not available, try again later");
-        gw_session_tx_end(s, "tls-policy", NULL, 451);
+        gw_in_mail_answered(s, 451, "4.7.5", "Upstream TLS required by "
+                            "policy but not available, try again later",
+                            "tls-policy");
         return;
     }
     gw_caps_bridge(&bridge, &s->offered, caps);
     if (tx->params.body == GW_BODY_TYPE_8BITMIME && bridge.eightbit_downgrade) {
         if (s->cfg->ehlo.eightbit == GW_EIGHTBIT_REJECT) {
-            tx->mail_sent = true; /* answered here: nothing goes upstream */
-            gw_session_reply(s, 554, "5.6.3",
-                             "Upstream cannot accept 8-bit content");
-            gw_session_tx_end(s, "rejected", NULL, 554);
+            gw_in_mail_answered(s, 554, "5.6.3",
+                                "Upstream cannot accept 8-bit content",
+                                "rejected");
             return;
         }
         /* Most legacy MTAs are 8-bit clean; see docs/architecture.md. */
@@ -676,9 +695,8 @@ gw_in_send_mail(struct gw_session *s)
     n = gw_esmtp_mail_line(line, sizeof(line), &tx->mail, &tx->params, caps);
     GW_ASSERT(n > 0);
     if (gw_up_send(s->up, GW_VERB_MAIL, false, line, n) != 0) {
-        tx->mail_sent = true;
-        gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
-        gw_session_tx_end(s, "local-error", NULL, 451);
+        gw_in_mail_answered(s, 451, "4.3.0", "Local error, try again later",
+                            "local-error");
         return;
     }
     tx->mail_sent = true;
@@ -715,6 +733,96 @@ gw_in_rcpt_check(struct gw_session *s, const struct gw_cmd *cmd,
     return rc->v.code == 0;
 }
 
+/* Relays a checked RCPT on the transaction's upstream MAIL. */
+static void
+gw_in_rcpt_relay(struct gw_session *s, const struct gw_path *path,
+                 const struct gw_rcpt_params *params)
+{
+    char line[GW_MAX_PATH + GW_ORCPT_MAX + 64];
+    size_t n;
+
+    n = gw_esmtp_rcpt_line(line, sizeof(line), path, params,
+                           gw_up_caps(s->up));
+    GW_ASSERT(n > 0);
+    if (gw_up_send(s->up, GW_VERB_RCPT, false, line, n) != 0) {
+        gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
+        return;
+    }
+    s->tx->rcpt_sent++;
+    gw_in_enter(s, GW_IN_RCPT);
+}
+
+/*
+ * Routing by recipient: before any recipient is accepted, a RCPT whose
+ * rule names another upstream block moves the transaction there. The old
+ * upstream session goes (its open MAIL with it); the MAIL the client has
+ * had its 250 for is sent again on the new route, and the RCPT waits for
+ * that reply (gw_in_rerouted_mail).
+ */
+static void
+gw_in_reroute(struct gw_session *s, uint32_t block,
+              const struct gw_rcpt_check *rc, uint8_t tls_need)
+{
+    struct gw_tx *tx = s->tx;
+    char esc[GW_MAX_PATH * 4 + 1];
+
+    tx->held_rcpt = gw_alloc(sizeof(*tx->held_rcpt));
+    if (tx->held_rcpt == NULL) {
+        gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
+        return;
+    }
+    tx->held_rcpt->path = rc->args.path;
+    tx->held_rcpt->params = rc->params;
+    if (s->up != NULL && block != s->upstream_block) {
+        gw_up_close(s->up, true);
+        s->up = NULL;
+    }
+    gw_str_escape(esc, sizeof(esc), (const uint8_t *)rc->args.path.addr,
+                  rc->args.path.len);
+    gw_log(GW_LOG_INFO, s->sid, "event=reroute rcpt=<%s> upstream=%s", esc,
+           s->cfg->upstreams[block].name);
+    s->upstream_block = block;
+    /* a recipient's TLS demand holds for its route, not for the next */
+    tx->tls_min = tls_need > tx->mail_tls_min ? tls_need : tx->mail_tls_min;
+    tx->mail_sent = false;
+    tx->mail_hidden = true;
+    tx->unrouted = false;
+    tx->identified = false;
+    if (!gw_session_upstream_open(s)) {
+        gw_in_mail_answered(s, 451, "4.3.0", "Local error, try again later",
+                            "local-error");
+    }
+    /* the pump sends the MAIL once the new upstream is ready */
+}
+
+void
+gw_in_route_failed(struct gw_session *s)
+{
+    struct gw_tx *tx = s->tx;
+
+    gw_free(tx->held_rcpt);
+    tx->held_rcpt = NULL;
+    tx->mail_hidden = false;
+    tx->mail_sent = true;
+    tx->unrouted = true;
+}
+
+void
+gw_in_rerouted_mail(struct gw_session *s, const struct gw_reply *r)
+{
+    struct gw_tx *tx = s->tx;
+    struct gw_held_rcpt *held = tx->held_rcpt;
+
+    if (r->code / 100 != 2 || held == NULL) {
+        gw_in_route_failed(s); /* the caller gave r as the RCPT's reply */
+        return;
+    }
+    tx->mail_hidden = false;
+    tx->held_rcpt = NULL;
+    gw_in_rcpt_relay(s, &held->path, &held->params);
+    gw_free(held);
+}
+
 static void
 gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
 {
@@ -722,8 +830,8 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
     struct pol_facts f;
     struct pol_verdict v;
     char pbuf[POL_VERDICT_BUF_SIZE];
-    char line[GW_MAX_PATH + GW_ORCPT_MAX + 64];
-    size_t n;
+    uint32_t block;
+    uint8_t tls_need = 0;
 
     if (!gw_in_rcpt_check(s, cmd, &rc)) {
         if (rc.v.code == 452) {
@@ -737,7 +845,7 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
         gw_in_error(s, 503, "5.5.1", "Need MAIL before RCPT");
         return;
     }
-    if (s->up == NULL) {
+    if (s->up == NULL && !s->tx->unrouted) {
         /* the upstream went away between commands of this transaction */
         gw_session_reply(s, 451, "4.4.2",
                          "Upstream connection lost, try again later");
@@ -752,24 +860,41 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
     if (gw_policy_refuse(s, &v)) {
         return;
     }
-    if ((v.flags & POL_VF_UPSTREAM) != 0 &&
-        strcmp(v.upstream, s->cfg->upstreams[s->upstream_block].name) != 0) {
-        /* Recipients are routed when the transaction opens (connect, helo
-         * or mail stage); see docs/policy.md. */
+    block = (v.flags & POL_VF_UPSTREAM) != 0
+                ? gw_session_block(s, v.upstream, s->tx->mail_block)
+                : s->tx->mail_block;
+    if ((v.flags & POL_VF_TLS_POLICY) != 0) {
+        tls_need = (uint8_t)v.tls_policy;
+    }
+    /* rcpt rules run one RCPT at a time (gw_in_can_pipeline): no reply is
+     * pending, so rcpt_ok is final */
+    if (s->tx->rcpt_ok == 0 &&
+        (block != s->upstream_block || s->tx->unrouted)) {
+        if (block != s->upstream_block && gw_auth_holds_upstream(s)) {
+            gw_session_reply(s, 451, "4.3.0", "Routing conflicts with the "
+                             "authenticated session, try again later");
+            return;
+        }
+        gw_in_reroute(s, block, &rc, tls_need);
+        return;
+    }
+    if (block != s->upstream_block) {
+        /* one transaction, one upstream: RFC 5321 3.3 lets the client
+         * send this recipient again in its own transaction */
         gw_session_reply(s, 452, "4.5.3",
                          "Recipient needs another route: send it in a "
                          "separate transaction");
         return;
     }
-    n = gw_esmtp_rcpt_line(line, sizeof(line), &rc.args.path, &rc.params,
-                           gw_up_caps(s->up));
-    GW_ASSERT(n > 0);
-    if (gw_up_send(s->up, GW_VERB_RCPT, false, line, n) != 0) {
-        gw_session_reply(s, 451, "4.3.0", "Local error, try again later");
+    if (tls_need >= POL_TLS_ENCRYPT && tls_need > gw_up_tls_level(s->up)) {
+        gw_log(GW_LOG_WARN, s->sid, "event=upstream_tls_policy required=%s "
+               "upstream=%s", pol_tls_policy_name((enum pol_tls_policy)tls_need),
+               gw_up_addr(s->up));
+        gw_session_reply(s, 451, "4.7.5", "Upstream TLS required by policy "
+                         "but not available, try again later");
         return;
     }
-    s->tx->rcpt_sent++;
-    gw_in_enter(s, GW_IN_RCPT);
+    gw_in_rcpt_relay(s, &rc.args.path, &rc.params);
 }
 
 static void

@@ -227,7 +227,6 @@ gw_session_connect_policy(struct gw_session *s)
     struct pol_facts f;
     struct pol_verdict v;
     char buf[POL_VERDICT_BUF_SIZE];
-    size_t i;
 
     gw_policy_facts(s, &f);
     gw_policy_eval(s, POL_STAGE_CONNECT, &f, &v, buf, sizeof(buf));
@@ -236,14 +235,24 @@ gw_session_connect_policy(struct gw_session *s)
         return false;
     }
     if ((v.flags & POL_VF_UPSTREAM) != 0) {
-        for (i = 0; i < s->cfg->nupstreams; i++) {
-            if (strcmp(s->cfg->upstreams[i].name, v.upstream) == 0) {
-                s->upstream_block = i;
-                s->default_upstream = i;
-            }
-        }
+        s->upstream_block = gw_session_block(s, v.upstream, s->upstream_block);
+        s->default_upstream = s->upstream_block;
     }
     return true;
+}
+
+uint32_t
+gw_session_block(const struct gw_session *s, const char *name,
+                 uint32_t fallback)
+{
+    size_t i;
+
+    for (i = 0; i < s->cfg->nupstreams; i++) {
+        if (strcmp(s->cfg->upstreams[i].name, name) == 0) {
+            return (uint32_t)i;
+        }
+    }
+    return fallback; /* -t checks the names a policy uses */
 }
 
 static void
@@ -720,6 +729,13 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
 
     (void)u;
     gw_metric_reply(GW_M_upstream_replies_2xx_total, r->code);
+    if (verb == GW_VERB_MAIL && tx != NULL && tx->mail_hidden &&
+        r->code / 100 == 2) {
+        /* a re-route's MAIL: the client had its reply; the RCPT goes */
+        gw_in_rerouted_mail(s, r);
+        gw_in_pump(s);
+        return;
+    }
     if (r->enhanced[0] == '\0') {
         gw_metric_inc(GW_M_bridge_enhanced_codes_total);
     }
@@ -753,7 +769,11 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
     }
     switch (verb) {
     case GW_VERB_MAIL:
-        if (tx != NULL && r->code / 100 != 2) {
+        if (tx != NULL && tx->mail_hidden) {
+            /* the new route refused the sender: that was the RCPT's
+             * reply; the transaction goes on */
+            gw_in_rerouted_mail(s, r);
+        } else if (tx != NULL && r->code / 100 != 2) {
             tx->mail_failed = true;
             gw_session_tx_end(s, "mail-refused", r, 0);
         }
@@ -829,6 +849,14 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
     }
     if (gw_auth_upstream_failed(s)) {
         return; /* a relayed AUTH was pending: 454 */
+    }
+    if (s->tx != NULL && s->tx->mail_hidden) {
+        /* a re-routed RCPT waited for this upstream: it gets the 4xx, and
+         * the transaction goes on (its MAIL had a 250 on the old route) */
+        gw_session_reply(s, 451, enh, text);
+        gw_in_route_failed(s);
+        gw_in_pump(s);
+        return;
     }
     /* Every command still waiting for an upstream reply gets a 4xx, in
      * order; the one that was the MAIL not yet sent counts too. */
@@ -909,6 +937,7 @@ gw_session_tx_end(struct gw_session *s, const char *outcome,
     if (tx->hdr != NULL) {
         gw_hdr_free(tx->hdr);
     }
+    gw_free(tx->held_rcpt);
     gw_free(tx);
     s->tx = NULL;
     if (s->state != GW_IN_QUIT && s->state != GW_IN_CONNECT &&

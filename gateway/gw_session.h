@@ -73,7 +73,15 @@ struct gw_tx {
     size_t rcpt_limit;      /* policy's set_limit recipients, 0: none */
     uint8_t tls_min;        /* policy's tls_policy for the upstream leg
                                (enum pol_tls_policy; 0: none) */
+    uint8_t mail_tls_min;   /* tls_min as MAIL set it: a re-route's base */
     bool identified;        /* XCLIENT/XFORWARD decided for this MAIL */
+    /* Routing by recipient: the first RCPT may move the transaction to
+     * another upstream block; its MAIL is sent again there and that
+     * reply is not the client's. While it is out, the RCPT waits here. */
+    struct gw_held_rcpt *held_rcpt;
+    uint32_t mail_block;    /* the route MAIL chose: a RCPT's default */
+    bool mail_hidden;       /* the MAIL out is a re-route's */
+    bool unrouted;          /* a re-route failed: no upstream MAIL open */
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
     size_t rcpt_sent;       /* RCPTs relayed */
@@ -147,6 +155,12 @@ void gw_in_enter(struct gw_session *s, enum gw_in_state st);
 /* The upstream refused the DATA that bridges the client's BDAT: relay its
  * reply as the BDAT's, drop the chunk's bytes, end the transaction. */
 void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
+/* The re-routed MAIL's reply (tx->mail_hidden): a 2xx sends the held
+ * RCPT; anything else answers it with r. */
+void gw_in_rerouted_mail(struct gw_session *s, const struct gw_reply *r);
+/* A re-route failed and its RCPT has had its reply: the transaction goes
+ * on with no upstream MAIL open; the next RCPT opens one. */
+void gw_in_route_failed(struct gw_session *s);
 /* Adds the Received: header (smtp.received_header) and the upstream's
  * trace header (upstreams[].trace_header) to the upstream's output (a BDAT
  * piece of their own with bdat_frame). */
@@ -171,6 +185,10 @@ void gw_session_reply_close(struct gw_session *s, int code, const char *enh,
 bool gw_session_count_error(struct gw_session *s);
 /* Opens the upstream session if there is none. false on failure. */
 bool gw_session_upstream_open(struct gw_session *s);
+/* The upstream block called `name` (a policy's `upstream NAME`), or
+ * fallback. */
+uint32_t gw_session_block(const struct gw_session *s, const char *name,
+                          uint32_t fallback);
 /* The address the client connected to: the PROXY header's or XCLIENT's,
  * else the socket's (buf holds it), or NULL. */
 const struct sockaddr *gw_session_local_addr(const struct gw_session *s,

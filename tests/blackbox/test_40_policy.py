@@ -15,7 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Postern, Suite, Upstream, check, check_eq, expect  # noqa: E402
+from lib import (Postern, Suite, Upstream, check, check_eq, expect,  # noqa: E402
+                 free_port)
 
 suite = Suite("test_40_policy")
 S = {}
@@ -341,6 +342,142 @@ def counters_are_shared_by_workers(ctx):
             break
         time.sleep(0.1)
     expect(r, 220)
+
+
+ROUTING = """
+listeners:
+  - address: "{listen}"
+upstreams:
+  - name: main
+    addresses: ["%(main)s"]
+  - name: legacy
+    addresses: ["%(legacy)s"]
+  - name: picky
+    addresses: ["%(picky)s"]
+  - name: down
+    addresses: ["127.0.0.1:%(down)d"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: legacy-domain
+      stage: rcpt
+      if:
+        - rcpt: {domain: legacy.example}
+      then: upstream legacy
+    - name: picky-domain
+      stage: rcpt
+      if:
+        - rcpt: {domain: picky.example}
+      then: upstream picky
+    - name: down-domain
+      stage: rcpt
+      if:
+        - rcpt: {domain: down.example}
+      then: upstream down
+    - name: secret-domain
+      stage: rcpt
+      if:
+        - rcpt: {domain: secret.example}
+      then: tls_policy encrypt
+    - name: secret-legacy
+      stage: rcpt
+      if:
+        - rcpt: {domain: secret.legacy.example}
+      then: [upstream legacy, tls_policy encrypt]
+"""
+
+
+def start_routing(ctx):
+    if "routing" in S:
+        return S["routing"]
+    main = Upstream(ctx, name="r-main")
+    legacy = Upstream(ctx, name="r-legacy")
+    picky = Upstream(ctx, name="r-picky",
+                     script=["REPLY MAIL 550 5.7.1 Sender not welcome here"])
+    cfg = ROUTING % {"main": main.addr, "legacy": legacy.addr,
+                     "picky": picky.addr, "down": free_port()}
+    pp = Postern(ctx, name="postern-routing", config=cfg)
+    S["routing"] = (main, legacy, picky, pp)
+    return S["routing"]
+
+
+def send_data(c, body):
+    c.cmd("DATA", 354)
+    c.send(body + b".\r\n")
+    return c.reply()
+
+
+def rcpt_cmds(up):
+    return [c for s in up.sessions() for c in s["commands"]
+            if c.startswith("RCPT")]
+
+
+@suite.case
+def rcpt_routes_the_transaction(ctx):
+    """The first recipient's rule moves the transaction to another
+    upstream (its MAIL is sent there again); a recipient for another route
+    after that gets 452 4.5.3, pipelined or not (issue 5)."""
+    main, legacy, picky, pp = start_routing(ctx)
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<x@legacy.example>", 250)
+    c.cmd("RCPT TO:<y@legacy.example>", 250)
+    c.cmd("RCPT TO:<z@example.net>", 452, "4.5.3")
+    expect(send_data(c, b"Subject: routed\r\n\r\nx\r\n"), 250)
+    msgs = legacy.wait_messages(1)
+    check_eq(msgs[-1]["mail_from"], "a@example.org", "sender on legacy")
+    check_eq(msgs[-1]["rcpts"], ["x@legacy.example", "y@legacy.example"],
+             "recipients on legacy")
+    check_eq(rcpt_cmds(main), [], "no recipient went to main")
+    # pipelined: the reroute holds the group in order
+    c.send("MAIL FROM:<b@example.org>\r\nRCPT TO:<p@example.net>\r\n"
+           "RCPT TO:<q@legacy.example>\r\nRCPT TO:<r@example.net>\r\n"
+           "DATA\r\n")
+    codes = [r.code for r in c.replies(5)]
+    check_eq(codes, [250, 250, 452, 250, 354], "pipelined group")
+    c.send(b"Subject: main\r\n\r\ny\r\n.\r\n")
+    expect(c.reply(), 250)
+    msgs = main.wait_messages(1)
+    check_eq(msgs[-1]["rcpts"], ["p@example.net", "r@example.net"],
+             "the second transaction stayed on main")
+    c.cmd("QUIT", 221)
+    check("event=reroute rcpt=<x@legacy.example> upstream=legacy"
+          in pp.log(), "reroute logged:\n" + pp.log_tail())
+
+
+@suite.case
+def rcpt_route_refused_or_down(ctx):
+    """The new route refuses the sender, or is down: that recipient gets
+    the refusal (or 451 4.4.1) and the transaction goes on, so the next
+    recipient still finds its own route."""
+    main, legacy, picky, pp = start_routing(ctx)
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<x@picky.example>", 550, "5.7.1")
+    c.cmd("RCPT TO:<y@down.example>", 451, "4.4.1")
+    # TLS demanded for a recipient, on the route or on a new one: the
+    # plaintext upstreams never see it
+    c.cmd("RCPT TO:<s@secret.example>", 451, "4.7.5")
+    c.cmd("RCPT TO:<s@secret.legacy.example>", 451, "4.7.5")
+    c.cmd("RCPT TO:<z@example.net>", 250)
+    expect(send_data(c, b"Subject: after\r\n\r\nz\r\n"), 250)
+    msgs = main.wait_messages(1)
+    check(any(m["rcpts"] == ["z@example.net"] and
+              m["mail_from"] == "a@example.org" for m in msgs),
+          "delivered to main: %r" % [m["rcpts"] for m in msgs])
+    check_eq(rcpt_cmds(picky), [], "nothing past MAIL on picky")
+    check(not any("secret" in r for r in rcpt_cmds(main) + rcpt_cmds(legacy)),
+          "no secret recipient in the clear")
+    # every recipient refused: DATA is refused (503 or 554, RFC 5321 3.3)
+    c.cmd("MAIL FROM:<b@example.org>", 250)
+    c.cmd("RCPT TO:<x@picky.example>", 550, "5.7.1")
+    r = c.cmd("DATA")
+    check(r.code in (503, 554) and r.enh == "5.5.1", "DATA: %r" % r.raw)
+    c.cmd("QUIT", 221)
+    pp.check_alive()
 
 
 if __name__ == "__main__":
