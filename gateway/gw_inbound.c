@@ -203,6 +203,11 @@ gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
         s->up == NULL || line->flags != 0) {
         return false;
     }
+    if (s->tx->body_kind != GW_TX_BODY_NONE) {
+        /* after DATA (RFC 2920 3.1: last in its group) the next bytes are
+         * message content once the 354 comes, never commands to relay */
+        return false;
+    }
     if (s->cfg->policy != NULL &&
         pol_ruleset_rules_at(s->cfg->policy, POL_STAGE_RCPT) > 0) {
         return false; /* rcpt rules decide in order (rate() counts once) */

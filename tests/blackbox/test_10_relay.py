@@ -255,6 +255,34 @@ def pipelined_two_transactions_one_upstream_session(ctx):
 
 
 @suite.case
+def nothing_relayed_behind_a_pending_data(ctx):
+    """A client that sends a command line right behind DATA, before the
+    354: after the 354 the line is message content (as Postfix reads it),
+    never a command relayed upstream behind DATA, which would pair the
+    upstream's replies with the wrong commands."""
+    up, pp = shared(ctx)
+    up.set_script(["EHLO_KEYWORDS PIPELINING, SIZE 52428800"])
+    before = len(up.messages())
+    c = pp.client()
+    c.ehlo()
+    c.send(b"MAIL FROM:<early@example.org>\r\nRCPT TO:<r@example.net>\r\n"
+           b"DATA\r\nRCPT TO:<evil@example.net>\r\n")
+    check_eq([r.code for r in c.replies(3)], [250, 250, 354], "the group")
+    c.send(b"Subject: early\r\n\r\nx\r\n.\r\n")
+    r = c.reply()
+    expect(r, 250, what="end of data")
+    check(b"queued as" in r.raw, "the end-of-data reply: %r" % r.raw)
+    c.cmd("QUIT", 221)
+    m, = new_messages(up, before, 1)
+    check_eq(m["rcpts"], ["r@example.net"], "recipients")
+    check_eq(m["content"], b"RCPT TO:<evil@example.net>\r\n"
+             b"Subject: early\r\n\r\nx\r\n", "the early line is content")
+    cmds = [cmd for s in up.sessions() for cmd in s["commands"]]
+    check("RCPT TO:<evil@example.net>" not in cmds, "never a command")
+    up.set_script([])
+
+
+@suite.case
 def upstream_session_reused_smtplib(ctx):
     up, pp = shared(ctx)
     before = len(up.messages())
