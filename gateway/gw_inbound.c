@@ -3,9 +3,9 @@
  *
  * Commands are read ahead (the client may pipeline, RFC 2920) and answered
  * strictly in order: a command that Postern answers itself runs only when
- * no upstream reply is pending, and only RCPT may be relayed while earlier
- * commands still wait for their upstream replies (and only when the
- * upstream pipelines). Anything else waits in the input buffer, which is
+ * no upstream reply is pending, and only RCPT (and DATA behind relayed
+ * RCPTs) may be relayed while earlier commands still wait for their
+ * upstream replies (and only when the upstream pipelines). Anything else waits in the input buffer, which is
  * the backpressure: a full input buffer stops reading from the client.
  */
 #include <stdio.h>
@@ -212,9 +212,18 @@ gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
         pol_ruleset_rules_at(s->cfg->policy, POL_STAGE_RCPT) > 0) {
         return false; /* rcpt rules decide in order (rate() counts once) */
     }
-    if (gw_cmd_parse(line->p, line->len, &cmd) != GW_PARSE_OK ||
-        cmd.verb != GW_VERB_RCPT ||
-        (gw_in_cmds[GW_VERB_RCPT].legal & GW_IN_BIT(s->state)) == 0) {
+    if (gw_cmd_parse(line->p, line->len, &cmd) != GW_PARSE_OK) {
+        return false;
+    }
+    if (cmd.verb == GW_VERB_DATA) {
+        /* behind relayed RCPTs, when nothing would be answered here: the
+         * upstream says 354, or refuses it if no recipient passed */
+        if (s->state != GW_IN_RCPT || cmd.args_len > 0 ||
+            s->tx->params.body == GW_BODY_TYPE_BINARYMIME) {
+            return false;
+        }
+    } else if (cmd.verb != GW_VERB_RCPT ||
+               (gw_in_cmds[GW_VERB_RCPT].legal & GW_IN_BIT(s->state)) == 0) {
         return false;
     }
     pending = gw_up_pending(s->up);
@@ -222,7 +231,7 @@ gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
         gw_conn_out_space(&s->client) < GW_IN_REPLY_RESERVE * (pending + 2)) {
         return false;
     }
-    return gw_in_rcpt_check(s, &cmd, &rc);
+    return cmd.verb == GW_VERB_DATA || gw_in_rcpt_check(s, &cmd, &rc);
 }
 
 static void
@@ -914,8 +923,11 @@ gw_in_data(struct gw_session *s, const struct gw_cmd *cmd)
         gw_in_error(s, 503, "5.5.1", "BODY=BINARYMIME requires BDAT");
         return;
     }
-    if (s->tx->rcpt_ok == 0) {
-        /* RFC 2920 3.1: no 354 when every RCPT was refused */
+    if (s->tx->rcpt_ok == 0 &&
+        (s->up == NULL || gw_up_pending_replies(s->up) == 0)) {
+        /* RFC 2920 3.1: no 354 when every RCPT was refused. Behind RCPT
+         * replies still to come, the upstream decides (and a 354 with no
+         * recipient is refused in gw_session_up_reply). */
         gw_in_error(s, 554, "5.5.1", "No valid recipients");
         return;
     }

@@ -727,12 +727,25 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
     size_t n;
     struct gw_tx *tx = s->tx;
 
-    (void)u;
     gw_metric_reply(GW_M_upstream_replies_2xx_total, r->code);
     if (verb == GW_VERB_MAIL && tx != NULL && tx->mail_hidden &&
         r->code / 100 == 2) {
         /* a re-route's MAIL: the client had its reply; the RCPT goes */
         gw_in_rerouted_mail(s, r);
+        gw_in_pump(s);
+        return;
+    }
+    if (verb == GW_VERB_DATA && r->code == 354 && tx != NULL &&
+        !tx->bdat_await_354 && tx->rcpt_ok == 0) {
+        /* a pipelined DATA that the upstream took with no recipient
+         * (against RFC 2920 3.1): no message goes to nobody */
+        gw_log(GW_LOG_WARN, s->sid, "event=upstream_protocol "
+               "detail=\"354 with no valid recipient\" upstream=%s",
+               gw_up_addr(u));
+        gw_up_close(u, false);
+        s->up = NULL;
+        gw_session_reply(s, 554, "5.5.1", "No valid recipients");
+        gw_session_tx_end(s, "rejected", NULL, 554);
         gw_in_pump(s);
         return;
     }

@@ -283,6 +283,48 @@ def nothing_relayed_behind_a_pending_data(ctx):
 
 
 @suite.case
+def data_pipelined_to_a_pipelining_upstream(ctx):
+    """Towards an upstream with PIPELINING, DATA goes behind the RCPTs in
+    the same write (RFC 2920: one round trip saved per message); if every
+    RCPT is refused there, the upstream's own refusal of DATA reaches the
+    client, never a 354."""
+    up = Upstream(ctx, name="upstream-pipe",
+                  script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800",
+                          "REPLY RCPT <no@example.net> 550 5.1.1 No such user",
+                          "REPLY DATA 554 5.5.1 Error: no valid recipients"])
+    pp = Postern(ctx, name="postern-pipe", upstream=up.addr)
+    c = pp.client()
+    c.ehlo()
+    c.send(b"MAIL FROM:<p@example.org>\r\nRCPT TO:<no@example.net>\r\n"
+           b"DATA\r\n")
+    rs = c.replies(3)
+    check_eq([r.code for r in rs], [250, 550, 554], "all refused upstream")
+    c.cmd("QUIT", 221)
+    up.set_script(["EHLO_KEYWORDS PIPELINING, SIZE 52428800"])
+    c = pp.client()
+    c.ehlo()
+    expect(c.send_message(b"Subject: p\r\n\r\nx\r\n",
+                          rcpts=("<a@example.net>", "<b@example.net>")), 250)
+    c.cmd("QUIT", 221)
+    reads = [r for s in up.sessions() for r in s["reads"]]
+    check(any("RCPT TO:<no@example.net>\r\nDATA\r\n" in r for r in reads),
+          "DATA went with the RCPT: %r" % reads)
+    check(len(up.wait_messages(1)[-1]["rcpts"]) == 2, "delivered to both")
+    # an upstream that says 354 with no recipient: the client gets 554
+    up.set_script(["EHLO_KEYWORDS PIPELINING, SIZE 52428800", "LAX_DATA",
+                   "REPLY RCPT <no@example.net> 550 5.1.1 No such user"])
+    c = pp.client()
+    c.ehlo()
+    c.send(b"MAIL FROM:<p@example.org>\r\nRCPT TO:<no@example.net>\r\n"
+           b"DATA\r\n")
+    rs = c.replies(3)
+    check_eq([r.code for r in rs], [250, 550, 554], "no 354 to nobody")
+    expect(rs[2], 554, "5.5.1")
+    c.cmd("QUIT", 221)
+    check("354 with no valid recipient" in pp.log(), "logged")
+
+
+@suite.case
 def upstream_session_reused_smtplib(ctx):
     up, pp = shared(ctx)
     before = len(up.messages())

@@ -42,6 +42,8 @@ escapes \\r \\n \\t \\\\ \\xHH, and a reply with no CRLF gets one):
     STALL [STAGE]                 never reply to STAGE (default EOM); the
                                   connection stays open
     DELAY STAGE seconds           wait before replying to STAGE
+    LAX_DATA                      answer DATA with 354 even when no RCPT
+                                  was accepted (against RFC 2920 3.1)
     LENIENT_EOD                   end DATA at any <CR|LF|CRLF>.<CR|LF|CRLF>
                                   like a server vulnerable to SMTP
                                   smuggling (strict default: only
@@ -132,6 +134,7 @@ class Script:
         self.delay = {}
         self.close_during_data = None
         self.lenient_eod = False
+        self.lax_data = False
         self.record_body = True
         self.proxy_protocol = False
         if path and os.path.exists(path):
@@ -178,6 +181,8 @@ class Script:
         elif word == "DELAY":
             stage, _, secs = rest.partition(" ")
             self.delay[stage.upper()] = float(secs)
+        elif word == "LAX_DATA":
+            self.lax_data = True
         elif word == "LENIENT_EOD":
             self.lenient_eod = True
         elif word == "PROXY_PROTOCOL":
@@ -265,6 +270,7 @@ class Session:
             "ended": None,
             "closed_by": None,
             "commands": [],
+            "reads": [],
             "transcript": [],
             "messages": [],
             "data_started": 0,
@@ -295,6 +301,10 @@ class Session:
         self.raw.write(data)
         self.raw.flush()
         self.buf += data
+        # what arrived together: pipelined commands share a read (short
+        # reads only, so big bodies do not bloat the record)
+        if len(data) < 2048 and len(self.info["reads"]) < 1000:
+            self.info["reads"].append(data.decode("latin-1"))
         return True
 
     async def readline(self):
@@ -561,7 +571,7 @@ class Session:
         if self.mail_from is None:
             await self.reply("-", "503 Error: need MAIL command")
             return
-        if not self.rcpts:
+        if not self.rcpts and not self.script.lax_data:
             await self.reply("-", "554 Error: no valid recipients")
             return
         r = await self.reply("DATA", DEFAULT_REPLIES["DATA"])
