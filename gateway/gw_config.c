@@ -896,3 +896,53 @@ gw_cfg_free(struct gw_config *cfg)
     gw_free(cfg->upstreams);
     gw_free(cfg);
 }
+
+void
+gw_config_each_file(const struct gw_config *cfg,
+                    void (*fn)(void *arg, const char *what, const char *path,
+                               bool exec),
+                    void *arg)
+{
+    size_t i;
+    size_t k;
+
+    /* (a path too long for source was shortened with "...": skipped) */
+    if (strcmp(cfg->source, GW_CFG_CMDLINE) != 0 &&
+        strncmp(cfg->source, "...", 3) != 0) {
+        fn(arg, "the configuration", cfg->source, false);
+    }
+    for (i = 0; i < cfg->nlisteners; i++) {
+        const struct gw_listener_cfg *l = &cfg->listeners[i];
+        const struct gw_auth_cfg *a = &l->auth;
+
+        for (k = 0; k < l->ncerts; k++) {
+            fn(arg, "listeners[].certificates cert", l->cert_file[k], false);
+            fn(arg, "listeners[].certificates key", l->key_file[k], false);
+        }
+        if (a->users_file[0] != '\0') {
+            fn(arg, "listeners[].auth.users", a->users_file, false);
+        }
+        if (a->tokens_file[0] != '\0') {
+            fn(arg, "listeners[].auth.tokens", a->tokens_file, false);
+        }
+        if (a->token_command[0] != '\0') {
+            fn(arg, "listeners[].auth.token_command", a->token_command, true);
+        }
+    }
+    for (i = 0; i < cfg->nupstreams; i++) {
+        const struct gw_upstream_cfg *u = &cfg->upstreams[i];
+
+        if (u->ca_file[0] != '\0') {
+            fn(arg, "upstreams[].ca_file", u->ca_file, false);
+        }
+        if (u->auth.password_file[0] != '\0') {
+            fn(arg, "upstreams[].auth.password_file", u->auth.password_file,
+               false);
+        }
+    }
+    for (i = 0; cfg->policy != NULL && i < pol_ruleset_ntables(cfg->policy);
+         i++) {
+        fn(arg, "a policy table", pol_ruleset_table_source(cfg->policy, i),
+           false);
+    }
+}

@@ -279,6 +279,15 @@ struct gw_config {
     uint16_t *policy_rule_slots;
 };
 
+/* Calls fn for every file the config reads when it is loaded (so a
+ * reload reads it again): the config itself, certificates and keys, CA
+ * bundles, users, token and password files, policy tables; `what` names
+ * the key. Executables (auth.token_command) come with exec = true. */
+void gw_config_each_file(const struct gw_config *cfg,
+                         void (*fn)(void *arg, const char *what,
+                                    const char *path, bool exec),
+                         void *arg);
+
 /* policy.counters.capacity with its default filled in. */
 static inline size_t
 gw_config_policy_capacity(const struct gw_config *cfg)

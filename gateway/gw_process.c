@@ -190,6 +190,82 @@ gw_process_drop_privileges(const struct gw_process_cfg *p)
     return 0;
 }
 
+struct gw_file_check {
+    FILE *out; /* NULL: the log */
+    const char *user;
+    size_t bad;
+};
+
+static void
+gw_process_check_file(void *arg, const char *what, const char *path,
+                      bool exec)
+{
+    struct gw_file_check *fc = arg;
+    char esc[GW_PATH_MAX * 4];
+    bool ok;
+    int fd;
+
+    if (exec) {
+        ok = access(path, X_OK) == 0;
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        ok = fd >= 0;
+        if (ok) {
+            close(fd);
+        }
+    }
+    if (ok) {
+        return;
+    }
+    fc->bad++;
+    gw_str_escape(esc, sizeof(esc), (const uint8_t *)path, strlen(path));
+    if (fc->out != NULL) {
+        fprintf(fc->out, "postern: warning: %s %s is not %s by user %s: a "
+                "reload will fail until it is\n", what, esc,
+                exec ? "executable" : "readable", fc->user);
+    } else {
+        gw_log(GW_LOG_WARN, NULL, "event=config_warning warning=\"%s %s is "
+               "not %s by user %s: a reload will fail until it is\"", what,
+               esc, exec ? "executable" : "readable", fc->user);
+    }
+}
+
+size_t
+gw_process_check_files(const struct gw_config *cfg, FILE *out)
+{
+    struct gw_file_check fc = {out, cfg->process.user, 0};
+
+    gw_config_each_file(cfg, gw_process_check_file, &fc);
+    return fc.bad;
+}
+
+size_t
+gw_process_check_files_as_user(const struct gw_config *cfg)
+{
+    pid_t pid;
+    int status;
+
+    if (geteuid() != 0 || cfg->process.user[0] == '\0') {
+        return 0;
+    }
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        return 0;
+    }
+    if (pid == 0) {
+        gw_log_set_level(GW_LOG_WARN); /* no "privileges dropped" line */
+        if (gw_process_drop_privileges(&cfg->process) != 0) {
+            _exit(0);
+        }
+        _exit((int)(gw_process_check_files(cfg, stderr) > 0 ? 1 : 0));
+    }
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+        return 0;
+    }
+    return (size_t)WEXITSTATUS(status);
+}
+
 /* A worker's whole life; returns its exit status. */
 static int
 gw_process_worker(const struct gw_config_source *src, struct gw_config *cfg,
@@ -197,12 +273,18 @@ gw_process_worker(const struct gw_config_source *src, struct gw_config *cfg,
 {
     struct gw_worker w;
     pid_t master = getppid();
+    bool was_root = geteuid() == 0;
     int rc;
 
     memset(&w, 0, sizeof(w));
     rc = gw_worker_start(&w, id, src, cfg, shm);
     if (rc == 0 && gw_process_drop_privileges(&cfg->process) != 0) {
         rc = -1;
+    }
+    if (rc == 0 && id == 0 && was_root && geteuid() != 0) {
+        /* keys readable by root only work at start and fail at the first
+         * reload (a certificate renewal): say so now */
+        gw_process_check_files(cfg, NULL);
     }
     /* A master killed outright (SIGKILL, OOM) must not leave workers
      * serving on their own: SIGTERM, a graceful stop, when it dies. Set

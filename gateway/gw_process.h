@@ -10,6 +10,8 @@
 #ifndef GW_PROCESS_H
 #define GW_PROCESS_H
 
+#include <stdio.h>
+
 #include "gateway/gw_config.h"
 
 /* Exit status of a worker that could not start (bind, privileges). */
@@ -21,6 +23,18 @@ int gw_process_run(const struct gw_config_source *src, struct gw_config *cfg);
 /* Drops root privileges as process.user/group/chroot say, or refuses to go
  * on as root unless process.run_as_root. 0 or -1 (logged). */
 int gw_process_drop_privileges(const struct gw_process_cfg *p);
+
+/*
+ * Workers read the config and every file it names again at a reload, as
+ * process.user: after the privilege drop, checks that they still can and
+ * warns for each file they cannot (to out, or to the log when out is
+ * NULL). Returns the number of such files.
+ */
+size_t gw_process_check_files(const struct gw_config *cfg, FILE *out);
+
+/* postern -t as root: the same check in a child that drops privileges as
+ * a worker does. Returns the number of files it could not read. */
+size_t gw_process_check_files_as_user(const struct gw_config *cfg);
 
 /* postern -s reload|stop: signals the instance named by process.pid_file.
  * Returns the exit status. */

@@ -250,6 +250,7 @@ main(int argc, char **argv)
     }
     if (test_only || print) {
         if (test_only) {
+            gw_process_check_files_as_user(cfg);
             fprintf(stderr, "postern: configuration %s is valid\n",
                     cfg->source);
         }

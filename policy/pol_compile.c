@@ -132,6 +132,18 @@ pol_ruleset_rule(const struct pol_ruleset *rs, size_t i, enum pol_stage *stage)
     return rs->rules[i].name;
 }
 
+size_t
+pol_ruleset_ntables(const struct pol_ruleset *rs)
+{
+    return rs->ntables;
+}
+
+const char *
+pol_ruleset_table_source(const struct pol_ruleset *rs, size_t i)
+{
+    return i < rs->ntables ? rs->tables[i]->source : NULL;
+}
+
 bool
 pol_ruleset_uses_counters(const struct pol_ruleset *rs)
 {

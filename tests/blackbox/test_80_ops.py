@@ -12,13 +12,14 @@ file, JSON logs.
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
-                 check_eq, expect)
+                 check_eq, expect, test_certs)
 
 suite = Suite("test_80_ops")
 
@@ -454,6 +455,66 @@ def policy_rules_in_metrics(ctx):
     c.close()
     time.sleep(0.2)
     check_eq(metric(http_get(mport), lo), 4.0, "counts kept over a reload")
+
+
+KEYS_CONFIG = """
+listeners:
+  - address: "{listen}"
+    tls: starttls
+    certificates:
+      - cert: "%(dir)s/server.crt"
+        key: "%(dir)s/server.key"
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+  user: nobody
+"""
+
+
+@suite.case
+def unreadable_key_warned_at_start_and_by_t(ctx):
+    """Workers re-read keys at a reload as process.user: a key only root
+    can read works at start and would fail at the first reload (a
+    certificate renewal). Both the start and `postern -t` say so."""
+    if os.geteuid() != 0:
+        ctx.note("not root: skipped the key readability check")
+        return
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="postern-keys-")
+    try:
+        os.chmod(d, 0o755)
+        certs = test_certs()
+        shutil.copy(os.path.join(certs, "server-rsa.crt"), d + "/server.crt")
+        shutil.copy(os.path.join(certs, "server-rsa.key"), d + "/server.key")
+        os.chmod(d + "/server.crt", 0o644)
+        os.chmod(d + "/server.key", 0o600)
+        up = Upstream(ctx)
+        cfg_text = KEYS_CONFIG % {"dir": d, "up": up.addr}
+        cfg = d + "/postern.yaml"
+        with open(cfg, "w") as f:
+            f.write(cfg_text.replace("{listen}", "127.0.0.1:%d" % free_port()))
+        os.chmod(cfg, 0o644)
+        warn = ("key %s/server.key is not readable by user nobody: a reload "
+                "will fail until it is" % d)
+        p = subprocess.run([ctx.postern_bin, "-c", cfg, "-t"],
+                           capture_output=True, text=True, timeout=20)
+        check_eq(p.returncode, 0, "-t status (stderr: %s)" % p.stderr)
+        check(warn in p.stderr, "-t warns:\n" + p.stderr)
+        check("the configuration" not in p.stderr, "the config is readable")
+        pp = Postern(ctx, config=cfg_text)
+        wait_workers(pp, 1)
+        deadline = time.time() + 5
+        while warn not in pp.log() and time.time() < deadline:
+            time.sleep(0.05)
+        check(warn in pp.log(), "the worker warns:\n" + pp.log_tail())
+        os.chmod(d + "/server.key", 0o644)
+        p = subprocess.run([ctx.postern_bin, "-c", cfg, "-t"],
+                           capture_output=True, text=True, timeout=20)
+        check("not readable" not in p.stderr, "no warning now: " + p.stderr)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
