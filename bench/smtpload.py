@@ -245,6 +245,16 @@ def fan_out(a, total, work):
         pids.append(pid)
     os.close(start_r)
     os.close(res_w)
+
+    def stop(signum, _frame):  # take the sessions along
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     time.sleep(0.2)  # let the children reach their read
     t0 = time.monotonic()
     os.write(start_w, b"x" * k)
