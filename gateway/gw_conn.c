@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gateway/gw_alloc.h"
 #include "gateway/gw_error.h"
 
 static void gw_conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
@@ -265,6 +266,7 @@ gw_conn_pending_out(const struct gw_conn *c)
 ssize_t
 gw_conn_send(struct gw_conn *c, const uint8_t *p, size_t len)
 {
+    uv_write_t *req;
     uv_buf_t b;
     int n;
 
@@ -283,10 +285,19 @@ gw_conn_send(struct gw_conn *c, const uint8_t *p, size_t len)
     if ((size_t)n == len) {
         return n;
     }
+    /* The rest waits for the socket. Its request is allocated only now
+     * (192 bytes that an idle connection does not carry); libuv calls
+     * gw_conn_on_write for it even when the handle closes first. */
     b = uv_buf_init((char *)p + n, (unsigned int)(len - (size_t)n));
-    c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1,
-                 gw_conn_on_write) != 0) {
+    req = gw_alloc(sizeof(*req));
+    if (req == NULL) {
+        c->error = true;
+        c->last_uv_error = UV_ENOMEM;
+        return -1;
+    }
+    req->data = c;
+    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, gw_conn_on_write) != 0) {
+        gw_free(req);
         c->error = true;
         return -1;
     }
@@ -335,6 +346,7 @@ gw_conn_on_write(uv_write_t *req, int status)
     struct gw_conn *c = req->data;
     size_t done = c->in_flight;
 
+    gw_free(req);
     c->in_flight = 0;
     if (c->closing) {
         return; /* UV_ECANCELED after a close: only release the slot */

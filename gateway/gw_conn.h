@@ -41,7 +41,6 @@ struct gw_conn_tls;
 struct gw_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_write_t wreq;
     struct gw_buf in;
     struct gw_buf out;
     size_t buf_size;
