@@ -16,9 +16,9 @@
 #define GW_HTTP_MAX_REQUEST (8 * 1024)
 #define GW_HTTP_TIMEOUT_MS 5000
 #define GW_HTTP_MAX_CONNS 16
-/* The response (and the connection's buffers, allocated while in use):
- * the core metrics take about 6 KiB, each policy rule about 300 bytes. */
-#define GW_HTTP_BODY_MAX (128 * 1024)
+/* The core metrics (about 6 KiB); the policy rules' series come on top,
+ * sized by gw_metrics_rules_bound. */
+#define GW_HTTP_BODY_BASE (16 * 1024)
 
 struct gw_http_conn;
 
@@ -184,8 +184,9 @@ gw_http_on_connection(uv_stream_t *server, int status)
         return;
     }
     hc->http = h;
+    /* the request's buffer; the response's is sized when it is known */
     gw_conn_init(&hc->conn, &h->w->loop, &gw_http_conn_ops, hc,
-                 GW_HTTP_BODY_MAX);
+                 GW_HTTP_MAX_REQUEST);
     hc->next = h->conns;
     if (h->conns != NULL) {
         h->conns->prev = hc;
@@ -213,6 +214,8 @@ gw_http_respond(struct gw_http_conn *hc, const char *status, const char *body,
                  "charset=utf-8\r\nContent-Length: %zu\r\n"
                  "Connection: close\r\n\r\n",
                  status, body_len);
+    /* the output buffer is attached at the first write, at this size */
+    hc->conn.buf_size = sizeof(head) + body_len;
     if (n < 0 || (size_t)n >= sizeof(head) ||
         gw_conn_write(&hc->conn, head, (size_t)n) != 0 ||
         gw_conn_write(&hc->conn, body, body_len) != 0) {
@@ -228,7 +231,7 @@ gw_http_on_read(struct gw_conn *c)
     struct gw_http_conn *hc = c->owner;
     struct gw_shm *shm = hc->http->w->shm;
     struct gw_counters sum;
-    const size_t cap = GW_HTTP_BODY_MAX - 512; /* room for the head */
+    size_t cap;
     char *body;
     size_t n;
     bool is_get;
@@ -257,6 +260,8 @@ gw_http_on_read(struct gw_conn *c)
         gw_http_respond(hc, "405 Method Not Allowed", "GET only\n", 9);
         return;
     }
+    cap = GW_HTTP_BODY_BASE + gw_metrics_rules_bound(shm->rules,
+                                                     GW_SHM_MAX_RULES);
     body = gw_alloc(cap);
     if (body == NULL) {
         gw_http_respond(hc, "503 Service Unavailable", "no memory\n", 10);
@@ -267,7 +272,8 @@ gw_http_on_read(struct gw_conn *c)
     if (n == 0) {
         gw_http_respond(hc, "500 Internal Server Error", "too big\n", 8);
     } else {
-        /* rules that do not fit are left out, whole lines at a time */
+        /* the bound makes room for all; a rule published since would be
+         * left out whole, never cut */
         n += gw_metrics_render_rules(shm->rules, GW_SHM_MAX_RULES, body + n,
                                      cap - n);
         gw_http_respond(hc, "200 OK", body, n);

@@ -187,6 +187,25 @@ gw_in_waits_for_upstream(const struct gw_session *s)
     return s->state == GW_IN_EOM || s->state == GW_IN_CONNECT;
 }
 
+/* Checks gw_in_dispatch answers itself before running a command; a line
+ * that one of them would answer must never run ahead of pending replies. */
+static bool
+gw_in_too_long(const struct gw_session *s, const struct gw_line *line,
+               const struct gw_cmd *cmd)
+{
+    /* the reader allows AUTH's longer lines (gw_session_line_max) */
+    return line->len > s->cfg->limits.command_line &&
+           cmd->verb != GW_VERB_AUTH;
+}
+
+static bool
+gw_in_needs_tls(const struct gw_session *s, const struct gw_cmd *cmd)
+{
+    return s->require_tls && !gw_conn_tls_active(&s->client) &&
+           (cmd->verb == GW_VERB_MAIL || cmd->verb == GW_VERB_RCPT ||
+            cmd->verb == GW_VERB_DATA || cmd->verb == GW_VERB_AUTH);
+}
+
 /*
  * May this line run while upstream replies are pending? Only a RCPT that
  * will be relayed (no local reply), within the upstream's window, with
@@ -212,8 +231,9 @@ gw_in_can_pipeline(struct gw_session *s, const struct gw_line *line)
         pol_ruleset_rules_at(s->cfg->policy, POL_STAGE_RCPT) > 0) {
         return false; /* rcpt rules decide in order (rate() counts once) */
     }
-    if (gw_cmd_parse(line->p, line->len, &cmd) != GW_PARSE_OK) {
-        return false;
+    if (gw_cmd_parse(line->p, line->len, &cmd) != GW_PARSE_OK ||
+        gw_in_too_long(s, line, &cmd) || gw_in_needs_tls(s, &cmd)) {
+        return false; /* answered here: in order, after the replies */
     }
     if (cmd.verb == GW_VERB_DATA) {
         /* behind relayed RCPTs, when nothing would be answered here: the
@@ -248,9 +268,7 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
                     "in command");
         return;
     }
-    if (line->len > s->cfg->limits.command_line &&
-        cmd.verb != GW_VERB_AUTH) {
-        /* the reader allows AUTH's longer lines (gw_session_line_max) */
+    if (gw_in_too_long(s, line, &cmd)) {
         gw_in_error(s, 500, "5.5.2", "Line too long");
         return;
     }
@@ -266,9 +284,7 @@ gw_in_dispatch(struct gw_session *s, const struct gw_line *line)
                                "shutdown");
         return;
     }
-    if (s->require_tls && !gw_conn_tls_active(&s->client) &&
-        (cmd.verb == GW_VERB_MAIL || cmd.verb == GW_VERB_RCPT ||
-         cmd.verb == GW_VERB_DATA || cmd.verb == GW_VERB_AUTH)) {
+    if (gw_in_needs_tls(s, &cmd)) {
         gw_in_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
         return;
     }
@@ -637,7 +653,10 @@ gw_in_mail_answered(struct gw_session *s, int code, const char *enh,
                     const char *text, const char *outcome)
 {
     s->tx->mail_sent = true; /* nothing more goes upstream for it */
-    gw_session_reply(s, code, enh, text);
+    gw_session_reply(s, code, enh, text); /* may close s, freeing s->tx */
+    if (s->tx == NULL) {
+        return;
+    }
     if (s->tx->mail_hidden) {
         gw_in_route_failed(s);
     } else {
@@ -814,6 +833,12 @@ gw_in_route_failed(struct gw_session *s)
 {
     struct gw_tx *tx = s->tx;
 
+    if (tx == NULL) {
+        return; /* the reply closed the session */
+    }
+    /* the recipient was tried: it counts against the recipient limits,
+     * so failing routes cannot be tried without end */
+    tx->rcpt_sent++;
     gw_free(tx->held_rcpt);
     tx->held_rcpt = NULL;
     tx->mail_hidden = false;
@@ -883,13 +908,22 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
     /* rcpt rules run one RCPT at a time (gw_in_can_pipeline): no reply is
      * pending, so rcpt_ok is final */
     if (s->tx->rcpt_ok == 0 &&
-        (block != s->upstream_block || s->tx->unrouted)) {
+        (block != s->upstream_block || s->tx->unrouted) &&
+        s->tx->reroutes < GW_MAX_REROUTES) {
         if (block != s->upstream_block && gw_auth_holds_upstream(s)) {
             gw_session_reply(s, 451, "4.3.0", "Routing conflicts with the "
                              "authenticated session, try again later");
             return;
         }
+        s->tx->reroutes++;
         gw_in_reroute(s, block, &rc, tls_need);
+        return;
+    }
+    if (s->tx->unrouted) {
+        /* each new route costs an upstream session: a few per
+         * transaction, then the client sends the rest again */
+        gw_session_reply(s, 452, "4.5.3", "Too many routes tried in one "
+                         "transaction: send the rest separately");
         return;
     }
     if (block != s->upstream_block) {

@@ -64,6 +64,9 @@
 
 /* Upstream addresses tried in order within one upstream block. */
 #define GW_MAX_UPSTREAM_ADDRS 8
+/* Routes a transaction may try for its first accepted recipient (routing
+ * by recipient): each costs an upstream session. */
+#define GW_MAX_REROUTES 3
 
 /* Text of one upstream reply kept for relaying to the client. */
 #define GW_MAX_REPLY_TEXT 512

@@ -223,8 +223,8 @@ gw_metrics_render_rules(const struct gw_rule_counters *rules, size_t n,
         return 0;
     }
     for (i = 0; i < n; i++) {
-        if (rules[i].name[0] == '\0') {
-            continue;
+        if (__atomic_load_n(&rules[i].name[0], __ATOMIC_ACQUIRE) == '\0') {
+            continue; /* free, or being published (gw_shm_rule_slot) */
         }
         gw_metrics_label(name, sizeof(name), rules[i].name);
         last = o;
@@ -246,8 +246,8 @@ gw_metrics_render_rules(const struct gw_rule_counters *rules, size_t n,
         return last;
     }
     for (i = 0; i < n; i++) {
-        if (rules[i].name[0] == '\0') {
-            continue;
+        if (__atomic_load_n(&rules[i].name[0], __ATOMIC_ACQUIRE) == '\0') {
+            continue; /* free, or being published (gw_shm_rule_slot) */
         }
         gw_metrics_label(name, sizeof(name), rules[i].name);
         for (k = 0; k < GW_RULE_VERDICTS; k++) {
@@ -269,4 +269,20 @@ gw_metrics_render_rules(const struct gw_rule_counters *rules, size_t n,
         }
     }
     return o;
+}
+
+size_t
+gw_metrics_rules_bound(const struct gw_rule_counters *rules, size_t n)
+{
+    /* per series: the fixed text, a stage, 20 digits, the name escaped */
+    size_t bound = 512;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (__atomic_load_n(&rules[i].name[0], __ATOMIC_ACQUIRE) != '\0') {
+            bound += (1 + GW_RULE_VERDICTS) *
+                     (128 + 2 * strnlen(rules[i].name, GW_RULE_NAME_MAX));
+        }
+    }
+    return bound;
 }

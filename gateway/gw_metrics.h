@@ -140,5 +140,7 @@ size_t gw_metrics_render(const struct gw_counters *sum, size_t workers,
  * first series that does not fit; returns the length written. */
 size_t gw_metrics_render_rules(const struct gw_rule_counters *rules, size_t n,
                                char *dst, size_t cap);
+/* Room that always holds gw_metrics_render_rules's output. */
+size_t gw_metrics_rules_bound(const struct gw_rule_counters *rules, size_t n);
 
 #endif

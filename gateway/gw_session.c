@@ -735,17 +735,23 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
         gw_in_pump(s);
         return;
     }
-    if (verb == GW_VERB_DATA && r->code == 354 && tx != NULL &&
-        !tx->bdat_await_354 && tx->rcpt_ok == 0) {
-        /* a pipelined DATA that the upstream took with no recipient
-         * (against RFC 2920 3.1): no message goes to nobody */
+    if (verb == GW_VERB_DATA && r->code == 354 &&
+        (tx == NULL ||
+         (!tx->bdat_await_354 && (tx->rcpt_ok == 0 || tx->mail_failed)))) {
+        /* a pipelined DATA that the upstream took with no recipient, or
+         * after refusing the MAIL (the transaction has ended): against
+         * RFC 2920 3.1; no message goes to nobody, and what the client
+         * sends next is not read as commands while the upstream reads
+         * it as content */
         gw_log(GW_LOG_WARN, s->sid, "event=upstream_protocol "
                "detail=\"354 with no valid recipient\" upstream=%s",
                gw_up_addr(u));
         gw_up_close(u, false);
         s->up = NULL;
         gw_session_reply(s, 554, "5.5.1", "No valid recipients");
-        gw_session_tx_end(s, "rejected", NULL, 554);
+        if (s->tx != NULL) {
+            gw_session_tx_end(s, "rejected", NULL, 554);
+        }
         gw_in_pump(s);
         return;
     }
@@ -866,7 +872,7 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
     if (s->tx != NULL && s->tx->mail_hidden) {
         /* a re-routed RCPT waited for this upstream: it gets the 4xx, and
          * the transaction goes on (its MAIL had a 250 on the old route) */
-        gw_session_reply(s, 451, enh, text);
+        gw_session_reply(s, 451, enh, text); /* may close s */
         gw_in_route_failed(s);
         gw_in_pump(s);
         return;

@@ -82,6 +82,7 @@ struct gw_tx {
     uint32_t mail_block;    /* the route MAIL chose: a RCPT's default */
     bool mail_hidden;       /* the MAIL out is a re-route's */
     bool unrouted;          /* a re-route failed: no upstream MAIL open */
+    uint8_t reroutes;       /* routes tried for the first recipient */
     bool mail_sent;         /* MAIL was relayed to the upstream */
     bool mail_failed;       /* the upstream refused MAIL */
     size_t rcpt_sent;       /* RCPTs relayed */

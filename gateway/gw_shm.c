@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -147,6 +148,16 @@ gw_shm_client_count(struct gw_shm *shm, const struct sockaddr *sa)
     return n;
 }
 
+/* Publishes a name to readers that take no lock: every byte but the first,
+ * then the first with release order (readers load it with acquire and
+ * skip a slot whose first byte is still NUL). */
+static void
+gw_shm_publish_name(char *dst, size_t cap, const char *name)
+{
+    gw_strlcpy(dst + 1, name[0] != '\0' ? name + 1 : "", cap - 1);
+    __atomic_store_n(&dst[0], name[0], __ATOMIC_RELEASE);
+}
+
 void
 gw_shm_caps_get(const struct gw_shm *shm, const char *name,
                 struct gw_caps *out)
@@ -155,7 +166,9 @@ gw_shm_caps_get(const struct gw_shm *shm, const char *name,
 
     memset(out, 0, sizeof(*out));
     for (i = 0; i < GW_SHM_MAX_UPSTREAMS; i++) {
-        if (strcmp(shm->caps[i].name, name) == 0) {
+        if (__atomic_load_n(&shm->caps[i].name[0], __ATOMIC_ACQUIRE) !=
+                '\0' &&
+            strcmp(shm->caps[i].name, name) == 0) {
             *out = shm->caps[i].caps;
             return;
         }
@@ -169,9 +182,14 @@ gw_shm_caps_set(struct gw_shm *shm, const char *name,
     size_t i;
     size_t free_slot = GW_SHM_MAX_UPSTREAMS;
 
+    /* workers learn capabilities at the same time: one claims a slot */
+    gw_shm_lock(shm);
     for (i = 0; i < GW_SHM_MAX_UPSTREAMS; i++) {
         if (strcmp(shm->caps[i].name, name) == 0) {
+            /* readers may copy a mix of old and new for a moment: both
+             * are this upstream's, and the next probe settles it */
             shm->caps[i].caps = *caps;
+            gw_shm_unlock(shm);
             return;
         }
         if (shm->caps[i].name[0] == '\0' && free_slot == GW_SHM_MAX_UPSTREAMS) {
@@ -182,10 +200,34 @@ gw_shm_caps_set(struct gw_shm *shm, const char *name,
         /* the caps first, the name last: a reader that finds the name
          * finds the caps written */
         shm->caps[free_slot].caps = *caps;
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-        gw_strlcpy(shm->caps[free_slot].name, name,
-                   sizeof(shm->caps[free_slot].name));
+        gw_shm_publish_name(shm->caps[free_slot].name,
+                            sizeof(shm->caps[free_slot].name), name);
     }
+    gw_shm_unlock(shm);
+}
+
+/* A rule's key: its name, or for a name too long for the slot (a default
+ * "file:line" name under a long path) a prefix and a hash of the whole,
+ * so that two rules never share a slot. */
+static void
+gw_shm_rule_key(char key[GW_RULE_NAME_MAX], const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = 1469598103934665603ULL;
+    size_t keep = GW_RULE_NAME_MAX - 1 - 17;
+    size_t i;
+
+    if (len < GW_RULE_NAME_MAX) {
+        memcpy(key, name, len + 1);
+        return;
+    }
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)name[i];
+        h *= 1099511628211ULL;
+    }
+    memcpy(key, name, keep);
+    snprintf(key + keep, GW_RULE_NAME_MAX - keep, "~%016llx",
+             (unsigned long long)h);
 }
 
 uint16_t
@@ -195,16 +237,15 @@ gw_shm_rule_slot(struct gw_shm *shm, unsigned stage, const char *name)
     uint16_t found = GW_SHM_NO_RULE;
     size_t i;
 
-    gw_strlcpy(key, name, sizeof(key));
+    gw_shm_rule_key(key, name);
     gw_shm_lock(shm);
     for (i = 0; i < GW_SHM_MAX_RULES; i++) {
         struct gw_rule_counters *r = &shm->rules[i];
 
         if (r->name[0] == '\0') {
-            /* the counters first, the name last: readers skip free slots */
+            /* the stage first, the name last: readers skip free slots */
             r->stage = stage;
-            __atomic_thread_fence(__ATOMIC_RELEASE);
-            gw_strlcpy(r->name, key, sizeof(r->name));
+            gw_shm_publish_name(r->name, sizeof(r->name), key);
             found = (uint16_t)i;
             break;
         }

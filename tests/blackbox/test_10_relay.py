@@ -320,6 +320,17 @@ def data_pipelined_to_a_pipelining_upstream(ctx):
     rs = c.replies(3)
     check_eq([r.code for r in rs], [250, 550, 554], "no 354 to nobody")
     expect(rs[2], 554, "5.5.1")
+    # and after refusing the MAIL: the transaction is over, so what the
+    # client sends next must not be read as commands
+    up.set_script(["EHLO_KEYWORDS PIPELINING, SIZE 52428800", "LAX_DATA",
+                   "REPLY MAIL 550 5.7.1 Sender refused"])
+    c.cmd("QUIT", 221)
+    c = pp.client()
+    c.ehlo()
+    c.send(b"MAIL FROM:<p@example.org>\r\nRCPT TO:<a@example.net>\r\n"
+           b"DATA\r\n")
+    rs = c.replies(3)
+    check_eq([r.code for r in rs][0::2], [550, 554], "no 354 after MAIL")
     c.cmd("QUIT", 221)
     check("354 with no valid recipient" in pp.log(), "logged")
 

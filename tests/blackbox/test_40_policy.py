@@ -458,10 +458,6 @@ def rcpt_route_refused_or_down(ctx):
     c.cmd("MAIL FROM:<a@example.org>", 250)
     c.cmd("RCPT TO:<x@picky.example>", 550, "5.7.1")
     c.cmd("RCPT TO:<y@down.example>", 451, "4.4.1")
-    # TLS demanded for a recipient, on the route or on a new one: the
-    # plaintext upstreams never see it
-    c.cmd("RCPT TO:<s@secret.example>", 451, "4.7.5")
-    c.cmd("RCPT TO:<s@secret.legacy.example>", 451, "4.7.5")
     c.cmd("RCPT TO:<z@example.net>", 250)
     expect(send_data(c, b"Subject: after\r\n\r\nz\r\n"), 250)
     msgs = main.wait_messages(1)
@@ -469,9 +465,27 @@ def rcpt_route_refused_or_down(ctx):
               m["mail_from"] == "a@example.org" for m in msgs),
           "delivered to main: %r" % [m["rcpts"] for m in msgs])
     check_eq(rcpt_cmds(picky), [], "nothing past MAIL on picky")
+    # TLS demanded for a recipient, on the route or on a new one: the
+    # plaintext upstreams never see it
+    c.cmd("MAIL FROM:<b@example.org>", 250)
+    c.cmd("RCPT TO:<s@secret.example>", 451, "4.7.5")
+    c.cmd("RCPT TO:<s@secret.legacy.example>", 451, "4.7.5")
+    c.cmd("RCPT TO:<z@example.net>", 250)
+    c.cmd("RSET", 250)
     check(not any("secret" in r for r in rcpt_cmds(main) + rcpt_cmds(legacy)),
           "no secret recipient in the clear")
+    # a few routes per transaction, then the client sends the rest again
+    # (each route costs an upstream session)
+    c.cmd("MAIL FROM:<c@example.org>", 250)
+    for _ in range(3):
+        c.cmd("RCPT TO:<x@picky.example>", 550, "5.7.1")
+    c.cmd("RCPT TO:<x@picky.example>", 452, "4.5.3")
+    c.cmd("RCPT TO:<z@example.net>", 452, "4.5.3")
+    tried = [m for x in picky.sessions() for m in x["commands"]
+             if m == "MAIL FROM:<c@example.org>"]
+    check_eq(len(tried), 3, "three routes tried")
     # every recipient refused: DATA is refused (503 or 554, RFC 5321 3.3)
+    c.cmd("RSET", 250)
     c.cmd("MAIL FROM:<b@example.org>", 250)
     c.cmd("RCPT TO:<x@picky.example>", 550, "5.7.1")
     r = c.cmd("DATA")
@@ -479,6 +493,39 @@ def rcpt_route_refused_or_down(ctx):
     c.cmd("QUIT", 221)
     pp.check_alive()
 
+
+
+PIPE_TLS = """
+listeners:
+  - address: "{listen}"
+upstreams:
+  - addresses: ["%(up)s"]
+process:
+  workers: 1
+policy:
+  rules:
+    - name: tls-senders
+      stage: mail
+      if:
+        - sender: {domain: secure.example}
+      then: require_tls
+"""
+
+
+@suite.case
+def local_refusal_never_overtakes_pending_replies(ctx):
+    """A pipelined RCPT that Postern would refuse itself (here require_tls
+    set by the MAIL's own rule) waits for the MAIL's upstream reply: the
+    client gets 250 then 530, in order, never the 530 first."""
+    up = Upstream(ctx, name="upstream-pipetls",
+                  script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800",
+                          "DELAY MAIL 0.3"])
+    pp = Postern(ctx, name="postern-pipetls", config=PIPE_TLS % {"up": up.addr})
+    c = pp.client()
+    c.ehlo()
+    c.send("MAIL FROM:<a@secure.example>\r\nRCPT TO:<b@example.net>\r\n")
+    check_eq([r.code for r in c.replies(2)], [250, 530], "in order")
+    c.cmd("QUIT", 221)
 
 if __name__ == "__main__":
     suite.run()

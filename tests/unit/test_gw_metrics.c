@@ -76,12 +76,46 @@ test_rules_cut_at_a_line(void **state)
     assert_int_equal(gw_metrics_render_rules(rules, 40, out, 10), 0);
 }
 
+/* The bound holds every series of full-length names with every verdict. */
+static void
+test_rules_bound_is_enough(void **state)
+{
+    static struct gw_rule_counters rules[8];
+    static char out[64 * 1024];
+    size_t bound;
+    size_t n;
+    size_t i;
+    size_t k;
+
+    (void)state;
+    for (i = 0; i < 8; i++) {
+        memset(&rules[i], 0, sizeof(rules[i]));
+        memset(rules[i].name, 'r', GW_RULE_NAME_MAX - 1);
+        rules[i].name[0] = (char)('a' + i);
+        rules[i].stage = POL_STAGE_HEADER;
+        rules[i].matches = UINT64_MAX;
+        for (k = 0; k < GW_RULE_VERDICTS; k++) {
+            rules[i].verdicts[k] = UINT64_MAX;
+        }
+    }
+    bound = gw_metrics_rules_bound(rules, 8);
+    assert_true(bound < sizeof(out));
+    n = gw_metrics_render_rules(rules, 8, out, bound);
+    assert_true(n > 0 && n < bound);
+    /* 8 match lines and 8 x 6 decision lines, none cut */
+    for (i = 0, k = 0; i < n; i++) {
+        k += out[i] == '\n';
+    }
+    assert_int_equal(k, 4 + 8 + 8 * GW_RULE_VERDICTS);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_rendered),
         cmocka_unit_test(test_rules_cut_at_a_line),
+        cmocka_unit_test(test_rules_bound_is_enough),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

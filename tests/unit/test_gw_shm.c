@@ -2,8 +2,9 @@
  * Unit tests for gateway/gw_shm.c, gw_clients.c and gw_policy_store.c: the
  * policy's token buckets are shared by worker processes (a forked child
  * takes from the bucket the parent sees), connections() counts a client in
- * every worker's table (and an IPv4-mapped address as the IPv4 one), and
- * the shared lock survives a process that dies holding it.
+ * every worker's table (and an IPv4-mapped address as the IPv4 one), rule
+ * metrics slots are found again by (stage, name), and the shared lock
+ * survives a process that dies holding it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,6 +129,36 @@ test_connections_from_every_worker(void **state)
     gw_shm_destroy(shm);
 }
 
+/* Rule slots by (stage, name): the same pair finds its slot again (a
+ * reload), another stage or name gets its own, and two long default names
+ * ("file:line" under a long path) that share a prefix never share one. */
+static void
+test_rule_slots(void **state)
+{
+    struct gw_shm *shm = gw_shm_create(1, 16, 64);
+    char a[300];
+    char b[300];
+    uint16_t sa;
+    uint16_t sb;
+
+    (void)state;
+    assert_non_null(shm);
+    assert_int_equal(gw_shm_rule_slot(shm, 1, "no-localhost"), 0);
+    assert_int_equal(gw_shm_rule_slot(shm, 3, "no-localhost"), 1);
+    assert_int_equal(gw_shm_rule_slot(shm, 1, "no-localhost"), 0);
+    memset(a, 'p', sizeof(a));
+    memcpy(a + 280, ":12", 4);
+    memcpy(b, a, sizeof(b));
+    memcpy(b + 280, ":13", 4);
+    sa = gw_shm_rule_slot(shm, 4, a);
+    sb = gw_shm_rule_slot(shm, 4, b);
+    assert_int_not_equal(sa, sb);
+    assert_int_equal(gw_shm_rule_slot(shm, 4, a), sa);
+    assert_true(strlen(shm->rules[sa].name) < GW_RULE_NAME_MAX);
+    assert_non_null(strchr(shm->rules[sa].name, '~'));
+    gw_shm_destroy(shm);
+}
+
 static int
 child_dies_holding_lock(struct gw_shm *shm)
 {
@@ -159,6 +190,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buckets_shared_across_processes),
         cmocka_unit_test(test_connections_from_every_worker),
+        cmocka_unit_test(test_rule_slots),
         cmocka_unit_test(test_lock_survives_dead_holder),
     };
 

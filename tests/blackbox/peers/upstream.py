@@ -42,8 +42,8 @@ escapes \\r \\n \\t \\\\ \\xHH, and a reply with no CRLF gets one):
     STALL [STAGE]                 never reply to STAGE (default EOM); the
                                   connection stays open
     DELAY STAGE seconds           wait before replying to STAGE
-    LAX_DATA                      answer DATA with 354 even when no RCPT
-                                  was accepted (against RFC 2920 3.1)
+    LAX_DATA                      answer DATA with 354 even with no MAIL or
+                                  no RCPT accepted (against RFC 2920 3.1)
     LENIENT_EOD                   end DATA at any <CR|LF|CRLF>.<CR|LF|CRLF>
                                   like a server vulnerable to SMTP
                                   smuggling (strict default: only
@@ -568,7 +568,7 @@ class Session:
     async def on_data(self):
         if self.hold("DATA"):
             await self.do_hold("DATA")
-        if self.mail_from is None:
+        if self.mail_from is None and not self.script.lax_data:
             await self.reply("-", "503 Error: need MAIL command")
             return
         if not self.rcpts and not self.script.lax_data:
