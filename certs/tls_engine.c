@@ -12,6 +12,7 @@
 
 #include "certs/tls_internal.h"
 
+static bool tls_engine_attach(struct tls_engine *e);
 static size_t tls_ring_put(struct tls_ring *r, const uint8_t *p, size_t len);
 static size_t tls_ring_get(struct tls_ring *r, uint8_t *p, size_t len);
 static int tls_engine_on_send(void *p, const unsigned char *buf, size_t len);
@@ -83,21 +84,48 @@ tls_engine_new(struct tls_ctx *ctx, const struct tls_engine_opts *opts,
     }
     mbedtls_ssl_init(&e->ssl);
     e->ctx = tls_ctx_ref(ctx);
-    /* One allocation for both rings. */
-    e->in.buf = malloc(2 * cap);
-    if (e->in.buf == NULL) {
+    e->in.cap = cap;
+    e->out.cap = cap;
+    if (!tls_engine_attach(e)) {
         tls_err_set(err, TLS_E_NOMEM, "out of memory (TLS buffers)");
         tls_engine_free(e);
         return NULL;
     }
-    e->in.cap = cap;
-    e->out.buf = e->in.buf + cap;
-    e->out.cap = cap;
     if (tls_engine_setup(e, opts, err) != 0) {
         tls_engine_free(e);
         return NULL;
     }
     return e;
+}
+
+/* The two rings, one allocation, present only while they hold bytes (or
+ * from the first byte in or out until tls_engine_trim): an idle session
+ * keeps only mbedTLS's own buffers. */
+static bool
+tls_engine_attach(struct tls_engine *e)
+{
+    if (e->in.buf != NULL) {
+        return true;
+    }
+    e->in.buf = malloc(e->in.cap + e->out.cap);
+    if (e->in.buf == NULL) {
+        return false;
+    }
+    e->out.buf = e->in.buf + e->in.cap;
+    e->in.head = 0;
+    e->out.head = 0;
+    return true;
+}
+
+void
+tls_engine_trim(struct tls_engine *e)
+{
+    if (e->in.buf == NULL || e->in.len > 0 || e->out.len > 0) {
+        return;
+    }
+    free(e->in.buf); /* ciphertext only, all consumed: nothing to wipe */
+    e->in.buf = NULL;
+    e->out.buf = NULL;
 }
 
 static int
@@ -185,6 +213,9 @@ tls_engine_on_send(void *p, const unsigned char *buf, size_t len)
     if (e->out.len == e->out.cap) {
         return MBEDTLS_ERR_SSL_WANT_WRITE;
     }
+    if (!tls_engine_attach(e)) {
+        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    }
     return (int)tls_ring_put(&e->out, buf, len);
 }
 
@@ -206,7 +237,7 @@ tls_engine_on_recv(void *p, unsigned char *buf, size_t len)
 size_t
 tls_engine_feed(struct tls_engine *e, const uint8_t *p, size_t len)
 {
-    if (e->failed || e->eof) {
+    if (e->failed || e->eof || !tls_engine_attach(e)) {
         return 0;
     }
     return tls_ring_put(&e->in, p, len);
@@ -227,7 +258,7 @@ tls_engine_in_reserve(struct tls_engine *e, uint8_t **p, size_t *n)
     struct tls_ring *r = &e->in;
     size_t tail;
 
-    if (e->failed || e->eof) {
+    if (e->failed || e->eof || !tls_engine_attach(e)) {
         *p = r->buf;
         *n = 0;
         return;
@@ -265,6 +296,11 @@ tls_engine_pending_out(const struct tls_engine *e, const uint8_t **p, size_t *n)
 {
     size_t first = e->out.cap - e->out.head;
 
+    if (e->out.len == 0) {
+        *p = NULL; /* the rings may be trimmed: no pointer to give */
+        *n = 0;
+        return;
+    }
     *p = e->out.buf + e->out.head;
     *n = e->out.len < first ? e->out.len : first;
 }

@@ -115,6 +115,12 @@ void tls_engine_in_commit(struct tls_engine *e, size_t n);
 void tls_engine_pending_out(const struct tls_engine *e, const uint8_t **p,
                             size_t *n);
 
+/* Frees both cipher buffers while they are empty; the next byte in or out
+ * allocates them again (one malloc). An idle session then holds only
+ * mbedTLS's own buffers. Call it when the connection goes idle, never
+ * between tls_engine_in_reserve and tls_engine_in_commit. */
+void tls_engine_trim(struct tls_engine *e);
+
 /* All ciphertext waiting to be sent (both runs of the ring). */
 size_t tls_engine_out_len(const struct tls_engine *e);
 

@@ -216,6 +216,9 @@ gw_conn_release_idle(struct gw_conn *c)
         c->in_flight == 0) {
         gw_buf_release_pooled(&c->out, gw_conn_pool(c));
     }
+    if (c->tls != NULL) {
+        gw_conn_tls_trim(c);
+    }
 }
 
 struct gw_buf *

@@ -202,6 +202,14 @@ gw_conn_tls_pending_out(const struct gw_conn *c)
 }
 
 void
+gw_conn_tls_trim(struct gw_conn *c)
+{
+    if (c->tls->engine != NULL) {
+        tls_engine_trim(c->tls->engine);
+    }
+}
+
+void
 gw_conn_tls_on_cipher(struct gw_conn *c, size_t n)
 {
     if (c->tls->engine == NULL) {
@@ -369,6 +377,7 @@ gw_conn_tls_pump(struct gw_conn *c)
             t->kick_on = false;
         }
         gw_conn_update_read(c);
+        gw_conn_release_idle(c); /* an idle TLS session keeps no buffer */
     }
     t->in_pump = false;
 }

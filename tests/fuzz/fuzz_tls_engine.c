@@ -296,6 +296,8 @@ fz_move(struct tls_engine *from, struct tls_engine *to)
     tls_engine_pending_out(from, &p, &n);
     took = tls_engine_feed(to, p, n);
     tls_engine_consume_out(from, took);
+    tls_engine_trim(from); /* free while empty, as an idle gateway does */
+    tls_engine_trim(to);
     return took;
 }
 
