@@ -329,5 +329,15 @@ gw_cfg_walk_policy(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
             gw_free(perrs);
         }
     }
+    if (cfg->policy != NULL && pol_ruleset_can_require_tls(cfg->policy)) {
+        for (i = 0; i < cfg->nlisteners; i++) {
+            if (cfg->listeners[i].tls == GW_TLS_NONE) {
+                gw_cfg_warn(ctx, &n->kpos, "policy: a rule can answer "
+                            "require_tls, but listener %s offers no TLS: "
+                            "its clients that rule applies to can never "
+                            "send mail", cfg->listeners[i].name);
+            }
+        }
+    }
     gw_cfg_pol_free(&p);
 }

@@ -132,6 +132,31 @@ pol_ruleset_rule(const struct pol_ruleset *rs, size_t i, enum pol_stage *stage)
     return rs->rules[i].name;
 }
 
+bool
+pol_ruleset_can_require_tls(const struct pol_ruleset *rs)
+{
+    size_t i;
+    size_t k;
+
+    for (i = 0; i < rs->nrules; i++) {
+        for (k = 0; k < rs->rules[i].nactions; k++) {
+            if (rs->rules[i].actions[k].kind == POL_ACT_REQUIRE_TLS) {
+                return true;
+            }
+        }
+    }
+    for (i = 0; i < rs->ntables; i++) {
+        for (k = 0; k < rs->tables[i]->nentries; k++) {
+            const struct pol_action *a = rs->tables[i]->entries[k].action;
+
+            if (a != NULL && a->kind == POL_ACT_REQUIRE_TLS) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 size_t
 pol_ruleset_ntables(const struct pol_ruleset *rs)
 {

@@ -311,6 +311,9 @@ const char *pol_ruleset_rule(const struct pol_ruleset *rs, size_t i,
  * rule's own source), for checks such as "can a reload read them". */
 size_t pol_ruleset_ntables(const struct pol_ruleset *rs);
 const char *pol_ruleset_table_source(const struct pol_ruleset *rs, size_t i);
+/* Whether any rule, or a table line, can answer require_tls (so that
+ * -t can warn about listeners that offer no TLS). */
+bool pol_ruleset_can_require_tls(const struct pol_ruleset *rs);
 /* Whether any rule uses rate() or connections(): a counter store needed. */
 bool pol_ruleset_uses_counters(const struct pol_ruleset *rs);
 

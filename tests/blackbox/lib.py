@@ -716,8 +716,6 @@ class Suite:
         self.keep = self.args.keep or os.environ.get("POSTERN_BB_KEEP")
         self.tmp = tempfile.mkdtemp(prefix="postern-bb-%s-" % name)
         self.ctx = Ctx(self.args.postern, self.tmp)
-        self.setup_fns = []
-        self.teardown_fns = []
 
     def case(self, fn):
         self.cases.append(fn)

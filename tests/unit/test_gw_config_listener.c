@@ -140,6 +140,37 @@ test_auth_plaintext_with_defaults(void **state)
     gw_config_unref(cfg);
 }
 
+/* A policy that can answer require_tls over a listener without TLS locks
+ * those clients out: -t says so (a warning: the config stays valid). */
+static void
+test_require_tls_without_tls_warned(void **state)
+{
+    struct gw_config_errors errs;
+    struct gw_config *cfg = load("policy:\n"
+                                 "  rules:\n"
+                                 "    - name: t\n"
+                                 "      stage: connect\n"
+                                 "      then: require_tls\n",
+                                 &errs);
+
+    (void)state;
+    assert_non_null(cfg);
+    assert_int_equal(errs.nwarnings, 1);
+    assert_non_null(strstr(errs.warning[0], "listener listener0 offers no "
+                                            "TLS"));
+    gw_config_unref(cfg);
+    /* without such a rule, nothing to say */
+    cfg = load("policy:\n"
+               "  rules:\n"
+               "    - name: t\n"
+               "      stage: connect\n"
+               "      then: reject\n",
+               &errs);
+    assert_non_null(cfg);
+    assert_int_equal(errs.nwarnings, 0);
+    gw_config_unref(cfg);
+}
+
 static void
 test_auth_keys(void **state)
 {
@@ -296,6 +327,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auth_absent),
         cmocka_unit_test(test_auth_plaintext_with_defaults),
+        cmocka_unit_test(test_require_tls_without_tls_warned),
         cmocka_unit_test(test_auth_keys),
         cmocka_unit_test(test_auth_errors),
         cmocka_unit_test(test_auth_relay),
