@@ -12,6 +12,7 @@
 
 #include "policy/policy.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/gw_alloc.h"
@@ -892,6 +893,7 @@ gw_cfg_free(struct gw_config *cfg)
     gw_cfg_free_auth(cfg);
     pol_ruleset_unref(cfg->policy);
     gw_free(cfg->policy_rule_slots);
+    free(cfg->policy_text); /* open_memstream's */
     gw_free(cfg->listeners);
     gw_free(cfg->upstreams);
     gw_free(cfg);

@@ -277,6 +277,8 @@ struct gw_config {
     /* Each policy rule's slot in the shared metrics table, by rule index;
      * filled by the worker that runs this config (gw_worker_apply). */
     uint16_t *policy_rule_slots;
+    /* The policy section as -n prints it (malloc'd; NULL: none). */
+    char *policy_text;
 };
 
 /* Calls fn for every file the config reads when it is loaded (so a

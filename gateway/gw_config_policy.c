@@ -8,6 +8,7 @@
 #include "gateway/gw_config_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/gw_alloc.h"
@@ -218,6 +219,151 @@ gw_cfg_pol_free(struct gw_cfg_pol *p)
     gw_free(p->allocs);
 }
 
+/* ---- the effective policy, as YAML (postern -n) ------------------------ */
+
+/* A double-quoted YAML scalar: backslash, quote and control bytes
+ * escaped, so any regex or reply text loads back the same. */
+static void
+gw_cfg_pol_quote(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            fprintf(fp, "\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            fprintf(fp, "\\x%02x", ch);
+        } else {
+            fputc(ch, fp);
+        }
+    }
+    fputc('"', fp);
+}
+
+/* A rule name the parser takes back (docs/policy.md): a default
+ * "file:line" name under a path with blanks is left to default again. */
+static bool
+gw_cfg_pol_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n > 0 && n <= 128 && strpbrk(s, " \t\"'\\") == NULL;
+}
+
+static void
+gw_cfg_pol_print_values(FILE *fp, const struct pol_value_spec *v, size_t n,
+                        bool is_table, const char *base_dir)
+{
+    size_t i;
+
+    fputc('[', fp);
+    for (i = 0; i < n; i++) {
+        const char *colon = is_table ? strchr(v[i].text, ':') : NULL;
+
+        fputs(i > 0 ? ", " : "", fp);
+        if (colon != NULL && colon[1] != '/' && base_dir != NULL) {
+            /* a relative table path, made absolute as the loader does */
+            char full[GW_PATH_MAX * 2];
+
+            snprintf(full, sizeof(full), "%.*s:%s/%s",
+                     (int)(colon - v[i].text), v[i].text, base_dir,
+                     colon + 1);
+            gw_cfg_pol_quote(fp, full);
+        } else {
+            gw_cfg_pol_quote(fp, v[i].text);
+        }
+    }
+    fputc(']', fp);
+}
+
+/* The policy section with every setting filled in and every rule named,
+ * so that -n prints a configuration that loads back into the same one. */
+static char *
+gw_cfg_pol_render(const struct pol_spec *spec, size_t counters)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    size_t i;
+    size_t k;
+
+    if (fp == NULL) {
+        return NULL;
+    }
+    fprintf(fp, "policy:\n  match_limit: %u\n  depth_limit: %u\n"
+            "  heap_limit: %uK\n  counters:\n    capacity: %zu\n",
+            spec->match_limit != 0 ? spec->match_limit : POL_DEF_MATCH_LIMIT,
+            spec->depth_limit != 0 ? spec->depth_limit : POL_DEF_DEPTH_LIMIT,
+            spec->heap_limit_kib != 0 ? spec->heap_limit_kib
+                                      : POL_DEF_HEAP_LIMIT_KIB,
+            counters != 0 ? counters : (size_t)GW_DEF_POLICY_COUNTERS);
+    fprintf(fp, "  rules:\n");
+    for (i = 0; i < spec->nrules; i++) {
+        const struct pol_rule_spec *r = &spec->rules[i];
+        char deflt[GW_PATH_MAX + 16];
+        const char *name = r->name;
+
+        if (name == NULL || name[0] == '\0') {
+            snprintf(deflt, sizeof(deflt), "%s:%u",
+                     r->loc.source != NULL ? r->loc.source : "<policy>",
+                     r->loc.line);
+            name = deflt;
+        }
+        fprintf(fp, "    - ");
+        if (gw_cfg_pol_name_ok(name)) {
+            fprintf(fp, "name: ");
+            gw_cfg_pol_quote(fp, name);
+            fprintf(fp, "\n      ");
+        }
+        fprintf(fp, "stage: %s\n", r->stage);
+        if (r->nconds > 0) {
+            fprintf(fp, "      if:\n");
+        }
+        for (k = 0; k < r->nconds; k++) {
+            const struct pol_cond_spec *c = &r->conds[k];
+            bool present = c->match != NULL && strcmp(c->match, "present") == 0;
+
+            if (c->match == NULL || c->match[0] == '\0') {
+                /* the fact's default kind: no map, so no not: or flags: */
+                fprintf(fp, "        - %s: ", c->fact);
+                gw_cfg_pol_print_values(fp, c->values, c->nvalues, false,
+                                        NULL);
+                fputc('\n', fp);
+                continue;
+            }
+            fprintf(fp, "        - %s: {", c->fact);
+            if (present) {
+                fprintf(fp, "present: %s", c->negate ? "false" : "true");
+            } else {
+                fprintf(fp, "%s: ", c->match);
+                gw_cfg_pol_print_values(fp, c->values, c->nvalues,
+                                        c->match != NULL &&
+                                            strcmp(c->match, "table") == 0,
+                                        spec->base_dir);
+                if (c->negate) {
+                    fprintf(fp, ", not: true");
+                }
+            }
+            if (c->flags != NULL) {
+                fprintf(fp, ", flags: ");
+                gw_cfg_pol_quote(fp, c->flags);
+            }
+            fprintf(fp, "}\n");
+        }
+        if (r->nactions > 0) {
+            fprintf(fp, "      then: ");
+            gw_cfg_pol_print_values(fp, r->actions, r->nactions, false, NULL);
+            fputc('\n', fp);
+        }
+    }
+    if (fclose(fp) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 static uint32_t
 gw_cfg_pol_u32(struct gw_cfg_ctx *ctx, const struct gw_cfg_node *n,
                const char *path, bool size)
@@ -328,6 +474,9 @@ gw_cfg_walk_policy(struct gw_cfg_ctx *ctx, struct gw_config *cfg,
             }
             gw_free(perrs);
         }
+    }
+    if (cfg->policy != NULL) {
+        cfg->policy_text = gw_cfg_pol_render(&spec, cfg->policy_counters);
     }
     if (cfg->policy != NULL && pol_ruleset_can_require_tls(cfg->policy)) {
         for (i = 0; i < cfg->nlisteners; i++) {

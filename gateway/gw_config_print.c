@@ -56,4 +56,7 @@ gw_config_print(const struct gw_config *cfg, FILE *fp)
                           gw_cfg_sections[i].nkeys);
     }
     gw_cfg_ehlo_print(fp, &cfg->ehlo);
+    if (cfg->policy_text != NULL) {
+        fputs(cfg->policy_text, fp);
+    }
 }

@@ -22,6 +22,7 @@
 #include "gateway/gw_alloc.h"
 #include "gateway/gw_caps.h"
 #include "gateway/gw_config.h"
+#include "policy/policy.h"
 
 /* A valid listener and upstream (the demo layout of etc/postern.yaml),
  * appended after the lines under test so the positions in the expected
@@ -1231,6 +1232,93 @@ test_parse_addr(void **state)
     assert_false(gw_config_parse_addr(NULL, &a, why, sizeof(why)));
 }
 
+/* The policy section of -n: every setting filled in, every rule named
+ * (an unnamed one by its default "file:line", so its counters keep their
+ * key), regexes and texts quoted so that they load back the same, and
+ * printing the printed config gives the same section again. */
+static void
+test_print_policy(void **state)
+{
+    static const char yaml[] =
+        "listeners:\n"
+        "  - address: 127.0.0.1:2525\n"
+        "upstreams:\n"
+        "  - addresses: 127.0.0.1:2526\n"
+        "  - name: backup\n"
+        "    addresses: 127.0.0.1:2527\n"
+        "policy:\n"
+        "  match_limit: 5000\n"
+        "  rules:\n"
+        "    - name: no-localhost\n"
+        "      stage: helo\n"
+        "      if:\n"
+        "        - helo: [localhost, \"a\\\"b\"]\n"
+        "      then: 'reject 550 5.7.1 \"HELO ${helo} refused\"'\n"
+        "    - stage: mail\n"
+        "      if:\n"
+        "        - sender: {regex: '^x\\d+\"@', flags: i, not: true}\n"
+        "        - auth_user: {present: false}\n"
+        "      then: [upstream backup, 'add_header X-T: \"q\"']\n";
+    struct gw_config_errors errs;
+    struct gw_config *cfg;
+    struct gw_config *again;
+    char path[64];
+    char path2[64];
+    const char *sec;
+    const char *sec2;
+    char *text = NULL;
+    char *text2 = NULL;
+    size_t len = 0;
+    FILE *mem;
+    char want[128];
+
+    (void)state;
+    cfg = test_load(yaml, NULL, 0, &errs, path, sizeof(path));
+    if (cfg == NULL) {
+        test_dump_errors(&errs);
+    }
+    assert_non_null(cfg);
+    mem = open_memstream(&text, &len);
+    assert_non_null(mem);
+    gw_config_print(cfg, mem);
+    assert_int_equal(fclose(mem), 0);
+    sec = strstr(text, "\npolicy:\n");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, "  match_limit: 5000\n  depth_limit: 10000\n"
+                                "  heap_limit: 8192K\n  counters:\n"
+                                "    capacity: 65536\n"));
+    assert_non_null(strstr(sec, "- helo: [\"localhost\", \"a\\\"b\"]\n"));
+    assert_non_null(strstr(sec, "{regex: [\"^x\\\\d+\\\"@\"], not: true, "
+                                "flags: \"i\"}"));
+    assert_non_null(strstr(sec, "- auth_user: {present: false}"));
+    snprintf(want, sizeof(want), "- name: \"%s:15\"\n", path);
+    if (strstr(sec, want) == NULL) {
+        print_error("want %s in:\n%s\n", want, sec);
+    }
+    assert_non_null(strstr(sec, want));
+    again = test_load(text, NULL, 0, &errs, path2, sizeof(path2));
+    if (again == NULL) {
+        print_error("printed config does not load:\n%s\n", text);
+        test_dump_errors(&errs);
+    }
+    assert_non_null(again);
+    assert_int_equal(pol_ruleset_nrules(again->policy),
+                     pol_ruleset_nrules(cfg->policy));
+    assert_string_equal(pol_ruleset_rule(again->policy, 1, NULL),
+                        pol_ruleset_rule(cfg->policy, 1, NULL));
+    mem = open_memstream(&text2, &len);
+    assert_non_null(mem);
+    gw_config_print(again, mem);
+    assert_int_equal(fclose(mem), 0);
+    sec2 = strstr(text2, "\npolicy:\n");
+    assert_non_null(sec2);
+    assert_string_equal(sec2, sec);
+    free(text);
+    free(text2);
+    gw_config_unref(again);
+    gw_config_unref(cfg);
+}
+
 static void
 test_print_round_trip(void **state)
 {
@@ -1597,6 +1685,7 @@ main(void)
         cmocka_unit_test(test_quick_mode),
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_print_round_trip),
+        cmocka_unit_test(test_print_policy),
         cmocka_unit_test(test_sample_config),
         cmocka_unit_test(test_ehlo),
         cmocka_unit_test(test_ehlo_values_apply),
