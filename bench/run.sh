@@ -29,17 +29,14 @@
 set -uo pipefail
 export LC_ALL=C
 
-# The command as typed, with the settings that came from the environment.
-CMDLINE=""
-for v in POSTERN QUICK REPEAT SCENARIOS BENCH_PORT_BASE HAPROXY_NBTHREAD \
-         IDLE_CONNS BIG_BYTES POSTERN_EXTRA_OPTS RUN_TIMEOUT; do
-    [ -n "${!v+x}" ] && CMDLINE="$CMDLINE$v=$(printf '%q' "${!v}") "
-done
-CMDLINE="$CMDLINE$(printf '%q' "$0")"
-[ $# -gt 0 ] && CMDLINE="$CMDLINE$(printf ' %q' "$@")"
-
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+
+# The command as typed, with the settings that came from the environment.
+CMDLINE=$(cmdline "POSTERN QUICK REPEAT SCENARIOS BENCH_PORT_BASE HAPROXY_NBTHREAD
+    IDLE_CONNS BIG_BYTES POSTERN_EXTRA_OPTS RUN_TIMEOUT" "$0" "$@")
 POSTERN=${1:-${POSTERN:-$ROOT/build/gateway/postern}}
 PY=/usr/bin/python3
 CLIENT=$BENCH/smtpclient.py
@@ -87,114 +84,8 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 OUT_DIR=$BENCH/out
 RESULTS=$OUT_DIR/results-$STAMP.txt
 LOGDIR=$OUT_DIR/logs-$STAMP
-CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- helpers
-
-PIDS=()
-WORK=""
-FG_PID=""
-
-# ours PID: PID is still a child of this script. Bash reaps exited jobs on
-# its own, so a recorded PID may since have been given to someone else's
-# process: never signal it without this check.
-ours() {
-    local s
-    [ -n "$1" ] || return 1
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    [ "$2" = "$$" ]
-}
-
-cleanup() {
-    local pid
-    trap - EXIT INT TERM
-    for pid in $FG_PID "${PIDS[@]}"; do
-        ours "$pid" && kill -TERM "$pid" 2>/dev/null
-    done
-    sleep 0.3
-    for pid in $FG_PID "${PIDS[@]}"; do
-        ours "$pid" && kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    [ -n "$WORK" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
-
-# run_fg OUTFILE CMD...: runs CMD (output appended to OUTFILE) as a
-# background job and waits for it, so that a Ctrl-C or SIGTERM interrupts the
-# wait at once (bash defers traps while a foreground command runs, and
-# ignores SIGINT when that command survives it). The redirection is on the
-# job only: a trap that fires here must still print to the terminal.
-run_fg() {
-    local rc out=$1
-    shift
-    "$@" >>"$out" 2>&1 &
-    FG_PID=$!
-    wait "$FG_PID"
-    rc=$?
-    FG_PID=""
-    return $rc
-}
-
-progress() { printf '  .. %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-# out FORMAT ARGS...: to the terminal and to the results file.
-out() {
-    local s
-    # shellcheck disable=SC2059
-    printf -v s "$@"
-    printf '%s\n' "$s"
-    printf '%s\n' "$s" >>"$RESULTS"
-}
-
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-
-# utime+stime of a process, in clock ticks (all threads).
-cpu_ticks() {
-    local s
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || { echo 0; return 1; }
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $((${12} + ${13}))
-}
-
-# status_kb PID VmRSS|VmHWM
-status_kb() {
-    awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null
-}
-
-# shellcheck source=scripts/listen.sh
-. "$ROOT/scripts/listen.sh"
-
-# stop_pid PID: TERM, then KILL after 3 s; reap it and forget it.
-stop_pid() {
-    local pid=$1 p keep=()
-    [ -n "$pid" ] || return 0
-    if ours "$pid" && kill -TERM "$pid" 2>/dev/null; then
-        for _ in $(seq 1 30); do
-            ours "$pid" || break
-            [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
-            sleep 0.1
-        done
-        ours "$pid" && kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    for p in "${PIDS[@]}"; do
-        [ "$p" = "$pid" ] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
-    return 0
-}
-
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-calc() { awk "BEGIN { $1 }"; }
-fmt_mb() { [ -n "$1" ] && calc "printf \"%.1f MB\", $1 / 1024" || echo "-"; }
 
 # smoke PORT: one small message must get through.
 smoke() {
@@ -412,11 +303,7 @@ idle_test() {
             >>"$LOGDIR/idle-client.log" 2>&1 &
         ipid=$!
         PIDS+=("$ipid")
-        for _ in $(seq 1 1200); do
-            [ -f "$ready" ] && break
-            kill -0 "$ipid" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_file "$ready" "$ipid"
         status=$(cat "$ready" 2>/dev/null)
         sleep 1
         after=$(status_kb "$TPID" VmRSS)
@@ -563,35 +450,15 @@ targets() {
 
 # --------------------------------------------------------------- main
 
-for tool in smtp-sink smtp-source haproxy ss timeout awk; do
-    command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run scripts/deps.sh)"
-done
-[ -x "$PY" ] || die "$PY not found"
+need_tools smtp-sink smtp-source haproxy ss timeout awk
 for sc in $SCENARIOS; do
     case $sc in a|b|c|d|e|f) ;; *) die "unknown scenario '$sc' (use a b c d e f)" ;; esac
 done
 [ "$(id -u)" -eq 0 ] || die "run as root (smtp-sink -u nobody needs it)"
-for p in "$SINK_PORT" "$HAP_PORT" "$PST_PORT"; do
-    listening "$p" && die "port $p is already in use (set BENCH_PORT_BASE)"
-done
-
-# Raise the descriptor limit for the idle test (children inherit it).
-hard=$(ulimit -Hn)
-[ "$hard" = unlimited ] && hard=1048576
-ulimit -n "$hard" 2>/dev/null
-
-mkdir -p "$OUT_DIR" "$LOGDIR" || die "cannot create $OUT_DIR"
-WORK=$(mktemp -d /tmp/postern-bench.XXXXXX)
-: >"$RESULTS"
-
-# Run a private copy: others may rebuild the binary while we measure, and
-# every scenario must see the same one.
-POSTERN_SRC=$POSTERN
-if [ -x "$POSTERN_SRC" ] && [ -f "$POSTERN_SRC" ]; then
-    cp "$POSTERN_SRC" "$WORK/postern" || die "cannot copy $POSTERN_SRC"
-    POSTERN=$WORK/postern
-fi
+ports_free "$SINK_PORT" "$HAP_PORT" "$PST_PORT"
+raise_nofile   # for the idle test
+make_dirs postern-bench
+copy_postern   # a private copy: others may rebuild the binary meanwhile
 
 "${SINK_CMD[@]}" >"$LOGDIR/smtp-sink.log" 2>&1 &
 SINK_PID=$!
@@ -599,17 +466,9 @@ PIDS+=("$SINK_PID")
 wait_listen "$SINK_PORT" "$SINK_PID" || die "smtp-sink did not start (see $LOGDIR/smtp-sink.log)"
 smoke "$SINK_PORT" || die "smtp-source -> smtp-sink smoke test failed"
 
-rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-if [ "$POSTERN" = "$WORK/postern" ]; then
-    pst_desc="$POSTERN_SRC ($(timeout 5 "$POSTERN" --version 2>&1 | head -1 || true);"
-    pst_desc="$pst_desc sha256 $(sha256sum "$POSTERN" | cut -c1-12); tree $rev)"
-else
-    pst_desc="not available ($POSTERN_SRC missing)"
-fi
+pst_desc=$(postern_desc)
 out 'Postern benchmark  %s' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-out 'host:     %s, %s CPUs (%s), %s' "$(uname -sr)" "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
-    "Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
+out 'host:     %s' "$(host_desc)"
 out 'tools:    %s; postfix %s smtp-source/smtp-sink; haproxy nbthread %s' \
     "$(haproxy -v 2>/dev/null | head -1 | awk '{print $1, $2, $3}')" \
     "$(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo '?')" "$HAPROXY_NBTHREAD"
@@ -618,7 +477,7 @@ out 'upstream: %s' "${SINK_CMD[*]}"
 out 'mode:     %s, REPEAT=%s; ratio = direct time / proxied time (1.00 = as fast as direct)' \
     "$([ "$QUICK" = 1 ] && echo QUICK || echo full)" "$REPEAT"
 out 'load:     %s (1/5/15-min load average at start; other work skews the figures)' \
-    "$(cut -d' ' -f1-3 /proc/loadavg)"
+    "$(loadavg)"
 out 'command:  %s' "$CMDLINE"
 
 for sc in $SCENARIOS; do
@@ -637,7 +496,4 @@ for sc in $SCENARIOS; do
     esac
 done
 targets
-out ''
-out 'load at end: %s' "$(cut -d' ' -f1-3 /proc/loadavg)"
-out 'logs: %s' "$LOGDIR"
-printf 'results written to %s\n' "$RESULTS"
+footer

@@ -44,17 +44,14 @@
 set -uo pipefail
 export LC_ALL=C
 
-CMDLINE=""
-for v in POSTERN QUICK REPEAT SCENARIOS KEYS BENCH_PORT_BASE HS_COUNT \
-         HS_SESSIONS MSGS CONN_MSGS SESSIONS MSG_BYTES IDLE_CONNS \
-         POSTERN_EXTRA_OPTS RUN_TIMEOUT; do
-    [ -n "${!v+x}" ] && CMDLINE="$CMDLINE$v=$(printf '%q' "${!v}") "
-done
-CMDLINE="$CMDLINE$(printf '%q' "$0")"
-[ $# -gt 0 ] && CMDLINE="$CMDLINE$(printf ' %q' "$@")"
-
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+
+CMDLINE=$(cmdline "POSTERN QUICK REPEAT SCENARIOS KEYS BENCH_PORT_BASE HS_COUNT
+    HS_SESSIONS MSGS CONN_MSGS SESSIONS MSG_BYTES IDLE_CONNS POSTERN_EXTRA_OPTS
+    RUN_TIMEOUT" "$0" "$@")
 POSTERN=${1:-${POSTERN:-$ROOT/build/gateway/postern}}
 PY=/usr/bin/python3
 LOAD=$BENCH/smtpload.py
@@ -102,113 +99,6 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 OUT_DIR=$BENCH/out
 RESULTS=$OUT_DIR/tls-$STAMP.txt
 LOGDIR=$OUT_DIR/tls-logs-$STAMP
-CLK_TCK=$(getconf CLK_TCK)
-
-# ---------------------------------------------------------------- helpers
-# (the same as bench/run.sh's)
-
-PIDS=()
-WORK=""
-FG_PID=""
-
-# ours PID: PID is still a child of this script (a reaped PID may have
-# been reused by someone else's process: never signal it without this).
-ours() {
-    local s
-    [ -n "$1" ] || return 1
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    [ "$2" = "$$" ]
-}
-
-cleanup() {
-    local pid
-    trap - EXIT INT TERM
-    for pid in $FG_PID "${PIDS[@]}"; do
-        ours "$pid" && kill -TERM "$pid" 2>/dev/null
-    done
-    sleep 0.3
-    for pid in $FG_PID "${PIDS[@]}"; do
-        ours "$pid" && kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    [ -n "$WORK" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
-
-# run_fg OUTFILE CMD...: CMD as a background job, waited for, so that a
-# Ctrl-C interrupts the wait at once.
-run_fg() {
-    local rc out=$1
-    shift
-    "$@" >>"$out" 2>&1 &
-    FG_PID=$!
-    wait "$FG_PID"
-    rc=$?
-    FG_PID=""
-    return $rc
-}
-
-progress() { printf '  .. %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-out() {
-    local s
-    # shellcheck disable=SC2059
-    printf -v s "$@"
-    printf '%s\n' "$s"
-    printf '%s\n' "$s" >>"$RESULTS"
-}
-
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-
-# utime+stime of a process, in clock ticks (all threads).
-cpu_ticks() {
-    local s
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || { echo 0; return 1; }
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $((${12} + ${13}))
-}
-
-status_kb() {
-    awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null
-}
-
-# shellcheck source=scripts/listen.sh
-. "$ROOT/scripts/listen.sh"
-
-stop_pid() {
-    local pid=$1 p keep=()
-    [ -n "$pid" ] || return 0
-    if ours "$pid" && kill -TERM "$pid" 2>/dev/null; then
-        for _ in $(seq 1 30); do
-            ours "$pid" || break
-            [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
-            sleep 0.1
-        done
-        ours "$pid" && kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    for p in "${PIDS[@]}"; do
-        [ "$p" = "$pid" ] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
-    return 0
-}
-
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-calc() { awk "BEGIN { $1 }"; }
-range_of() {
-    printf '%s\n' "$@" | sort -n |
-        awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'
-}
-# field NAME LINE: the value of NAME=... in a smtpload.py result line
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
 # ---------------------------------------------------------------- postern
 
@@ -336,8 +226,8 @@ handshakes() {
         done
     done
     for key in $KEYS; do
-        lines+=("implicit-$key $(fmt_kb "${HWM[implicit-$key]:-}")")
-        lines+=("starttls-$key $(fmt_kb "${HWM[starttls-$key]:-}")")
+        lines+=("implicit-$key $(fmt_mb "${HWM[implicit-$key]:-}")")
+        lines+=("starttls-$key $(fmt_mb "${HWM[starttls-$key]:-}")")
     done
     local joined
     joined=$(IFS=,; echo "${lines[*]}")
@@ -346,8 +236,6 @@ handshakes() {
     out '  the rate one CPU would sustain for postern alone. client us = the same'
     out '  for the Python client processes. resumed = abbreviated handshakes.'
 }
-
-fmt_kb() { [ -n "$1" ] && calc "printf \"%.1f MB\", $1 / 1024" || echo "-"; }
 
 # ---------------------------------------------- messages over TLS (m, n)
 
@@ -482,11 +370,7 @@ idle_test() {
             "$IDLE_CONNS" "$ready" >>"$LOGDIR/idle-client.log" 2>&1 &
         ipid=$!
         PIDS+=("$ipid")
-        for _ in $(seq 1 1200); do
-            [ -f "$ready" ] && break
-            kill -0 "$ipid" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_file "$ready" "$ipid"
         status=$(cat "$ready" 2>/dev/null)
         sleep 1
         after=$(status_kb "${PPID_OF[$name]}" VmRSS)
@@ -517,11 +401,7 @@ idle_test() {
 
 declare -A R=() HWM=()
 
-for tool in smtp-sink smtp-source openssl ss timeout awk; do
-    command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run scripts/deps.sh)"
-done
-[ -x "$PY" ] || die "$PY not found"
+need_tools smtp-sink smtp-source openssl ss timeout awk
 for sc in $SCENARIOS; do
     case $sc in h|m|n|i) ;; *) die "unknown scenario '$sc' (use h m n i)" ;; esac
 done
@@ -529,17 +409,9 @@ for key in $KEYS; do
     case $key in ec|rsa) ;; *) die "unknown key type '$key' (use ec rsa)" ;; esac
 done
 [ "$(id -u)" -eq 0 ] || die "run as root (smtp-sink -u nobody needs it)"
-for p in "$SINK_PORT" "${PORT[@]}"; do
-    listening "$p" && die "port $p is already in use (set BENCH_PORT_BASE)"
-done
-
-hard=$(ulimit -Hn)
-[ "$hard" = unlimited ] && hard=1048576
-ulimit -n "$hard" 2>/dev/null
-
-mkdir -p "$OUT_DIR" "$LOGDIR" || die "cannot create $OUT_DIR"
-WORK=$(mktemp -d /tmp/postern-bench-tls.XXXXXX)
-: >"$RESULTS"
+ports_free "$SINK_PORT" "${PORT[@]}"
+raise_nofile   # for the idle test
+make_dirs postern-bench-tls
 
 # Throw-away self-signed certificates (as tests/certs/gen-certs.sh makes
 # the test set, with the openssl CLI).
@@ -553,29 +425,16 @@ for key in $KEYS; do
         -keyout "$WORK/$key.key" -out "$WORK/$key.crt" \
         >>"$LOGDIR/openssl.log" 2>&1 || die "openssl req failed, see $LOGDIR/openssl.log"
 done
-
-POSTERN_SRC=$POSTERN
-if [ -x "$POSTERN_SRC" ] && [ -f "$POSTERN_SRC" ]; then
-    cp "$POSTERN_SRC" "$WORK/postern" || die "cannot copy $POSTERN_SRC"
-    POSTERN=$WORK/postern
-fi
+copy_postern   # a private copy: others may rebuild the binary meanwhile
 
 "${SINK_CMD[@]}" >"$LOGDIR/smtp-sink.log" 2>&1 &
 SINK_PID=$!
 PIDS+=("$SINK_PID")
 wait_listen "$SINK_PORT" "$SINK_PID" || die "smtp-sink did not start (see $LOGDIR/smtp-sink.log)"
 
-rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-if [ "$POSTERN" = "$WORK/postern" ]; then
-    pst_desc="$POSTERN_SRC ($(timeout 5 "$POSTERN" --version 2>&1 | head -1 || true);"
-    pst_desc="$pst_desc sha256 $(sha256sum "$POSTERN" | cut -c1-12); tree $rev)"
-else
-    pst_desc="not available ($POSTERN_SRC missing)"
-fi
+pst_desc=$(postern_desc)
 out 'Postern TLS benchmark  %s' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-out 'host:     %s, %s CPUs (%s), %s' "$(uname -sr)" "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
-    "Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
+out 'host:     %s' "$(host_desc)"
 out 'tools:    postfix %s smtp-source/smtp-sink; %s; client %s with %s' \
     "$(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo '?')" \
     "mbedTLS $(dpkg-query -W -f='${Version}' libmbedtls-dev 2>/dev/null || echo '?')" \
@@ -590,7 +449,7 @@ done
 out 'certs:    self-signed%s' "$certs"
 out 'mode:     %s, REPEAT=%s' "$([ "$QUICK" = 1 ] && echo QUICK || echo full)" "$REPEAT"
 out 'load:     %s (1/5/15-min load average at start; other work skews the figures)' \
-    "$(cut -d' ' -f1-3 /proc/loadavg)"
+    "$(loadavg)"
 out 'command:  %s' "$CMDLINE"
 
 for sc in $SCENARIOS; do
@@ -603,7 +462,4 @@ for sc in $SCENARIOS; do
     i) idle_test ;;
     esac
 done
-out ''
-out 'load at end: %s' "$(cut -d' ' -f1-3 /proc/loadavg)"
-out 'logs: %s' "$LOGDIR"
-printf 'results written to %s\n' "$RESULTS"
+footer

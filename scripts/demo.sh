@@ -39,17 +39,9 @@ WORK=""
 PIDS=()
 TAIL_PID=""
 
-# ours PID: PID is still a child of this script (bash reaps exited jobs on
-# its own, so a recorded PID may since belong to someone else).
-ours() {
-    local s
-    [ -n "$1" ] || return 1
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    [ "$2" = "$$" ] && [ "$1" != Z ]
-}
+# ours, running (child processes), listening, wait_listen (ports).
+# shellcheck source=scripts/listen.sh
+. "$ROOT/scripts/listen.sh"
 
 cleanup() {
     local pid
@@ -60,7 +52,7 @@ cleanup() {
     done
     for pid in "${PIDS[@]}"; do
         for _ in 1 2 3 4 5 6 7 8 9 10; do
-            ours "$pid" || break
+            running "$pid" || break
             sleep 0.1
         done
         ours "$pid" && kill -KILL "$pid" 2>/dev/null
@@ -78,8 +70,6 @@ title() { printf '\n%s== %s%s\n\n' "$B" "$*" "$N"; }
 indent() { sed 's/^/    /'; }
 
 port_of() { echo "${1##*:}"; }
-# shellcheck source=scripts/listen.sh
-. "$ROOT/scripts/listen.sh"
 
 # ehlo_of HOST:PORT: the EHLO reply lines, as swaks shows them.
 ehlo_of() {
