@@ -34,6 +34,9 @@ tls_ring_put(struct tls_ring *r, const uint8_t *p, size_t len)
     if (len > room) {
         len = room;
     }
+    if (len == 0) {
+        return 0; /* and r->buf may be NULL (trimmed) */
+    }
     first = r->cap - tail < len ? r->cap - tail : len;
     memcpy(r->buf + tail, p, first);
     memcpy(r->buf, p + first, len - first);
@@ -237,7 +240,7 @@ tls_engine_on_recv(void *p, unsigned char *buf, size_t len)
 size_t
 tls_engine_feed(struct tls_engine *e, const uint8_t *p, size_t len)
 {
-    if (e->failed || e->eof || !tls_engine_attach(e)) {
+    if (len == 0 || e->failed || e->eof || !tls_engine_attach(e)) {
         return 0;
     }
     return tls_ring_put(&e->in, p, len);

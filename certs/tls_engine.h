@@ -108,7 +108,8 @@ size_t tls_engine_in_space(const struct tls_engine *e);
 void tls_engine_in_reserve(struct tls_engine *e, uint8_t **p, size_t *n);
 void tls_engine_in_commit(struct tls_engine *e, size_t n);
 
-/* The next contiguous run of ciphertext to send: *p and *n (0 when none).
+/* The next contiguous run of ciphertext to send: *p and *n (0 when none,
+ * and then *p is NULL: the buffers may be trimmed).
  * The bytes stay valid and in place until consumed, whatever else is
  * called meanwhile, so a socket write may be in flight on them. cipher_out
  * is a ring: after consuming, call again for the part that wrapped. */

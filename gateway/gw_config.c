@@ -944,7 +944,10 @@ gw_config_each_file(const struct gw_config *cfg,
     }
     for (i = 0; cfg->policy != NULL && i < pol_ruleset_ntables(cfg->policy);
          i++) {
-        fn(arg, "a policy table", pol_ruleset_table_source(cfg->policy, i),
-           false);
+        const char *path = pol_ruleset_table_source(cfg->policy, i);
+
+        if (path != NULL) { /* NULL: an inline list, in the config */
+            fn(arg, "a policy table", path, false);
+        }
     }
 }

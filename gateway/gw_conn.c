@@ -203,6 +203,9 @@ gw_conn_consume(struct gw_conn *c, size_t n)
     gw_buf_consume(&c->in, n);
     gw_conn_release_idle(c);
     gw_conn_update_read(c);
+    if (c->tls != NULL) {
+        gw_conn_tls_rearm(c);
+    }
 }
 
 /* Idle connections hold no buffers: release the empty ones. */
@@ -266,6 +269,22 @@ gw_conn_pending_out(const struct gw_conn *c)
     return c->tls != NULL ? n + gw_conn_tls_pending_out(c) : n;
 }
 
+/*
+ * A write failed where the caller cannot take an error callback (deep in
+ * a flush that the owner started): reading stops (c->error), and the
+ * owner hears of it on the next loop turn, through the timer, instead of
+ * when some timeout would have passed minutes later.
+ */
+static void
+gw_conn_write_failed(struct gw_conn *c, int uv_err)
+{
+    c->error = true;
+    c->last_uv_error = uv_err;
+    if (!c->closing) {
+        uv_timer_start(&c->timer, gw_conn_on_timer, 0, 0);
+    }
+}
+
 ssize_t
 gw_conn_send(struct gw_conn *c, const uint8_t *p, size_t len)
 {
@@ -281,8 +300,7 @@ gw_conn_send(struct gw_conn *c, const uint8_t *p, size_t len)
     if (n == UV_EAGAIN) {
         n = 0;
     } else if (n < 0) {
-        c->error = true;
-        c->last_uv_error = n;
+        gw_conn_write_failed(c, n);
         return -1;
     }
     if ((size_t)n == len) {
@@ -294,14 +312,14 @@ gw_conn_send(struct gw_conn *c, const uint8_t *p, size_t len)
     b = uv_buf_init((char *)p + n, (unsigned int)(len - (size_t)n));
     req = gw_alloc(sizeof(*req));
     if (req == NULL) {
-        c->error = true;
-        c->last_uv_error = UV_ENOMEM;
+        gw_conn_write_failed(c, UV_ENOMEM);
         return -1;
     }
     req->data = c;
-    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, gw_conn_on_write) != 0) {
+    n = uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, gw_conn_on_write);
+    if (n != 0) {
         gw_free(req);
-        c->error = true;
+        gw_conn_write_failed(c, n);
         return -1;
     }
     c->in_flight = len - (size_t)n;
@@ -386,8 +404,8 @@ gw_conn_on_write(uv_write_t *req, int status)
 void
 gw_conn_timeout(struct gw_conn *c, uint64_t ms)
 {
-    if (c->closing) {
-        return;
+    if (c->closing || c->error) {
+        return; /* a failed conn's timer reports the error (write_failed) */
     }
     if (ms == 0) {
         uv_timer_stop(&c->timer);
@@ -404,7 +422,7 @@ gw_conn_on_timer(uv_timer_t *t)
     if (c->closing) {
         return;
     }
-    c->ops->on_error(c, GW_E_TIMEOUT);
+    c->ops->on_error(c, c->error ? GW_E_IO : GW_E_TIMEOUT);
 }
 
 void

@@ -20,6 +20,9 @@ void gw_conn_tls_flush(struct gw_conn *c);
 void gw_conn_tls_on_written(struct gw_conn *c, size_t n);
 bool gw_conn_tls_can_read(const struct gw_conn *c);
 size_t gw_conn_tls_pending_out(const struct gw_conn *c);
+/* The owner made room: if the engine still holds plaintext read earlier,
+ * come back for it (no socket event will bring it). */
+void gw_conn_tls_rearm(struct gw_conn *c);
 /* Lets the engine free its empty cipher buffers (an idle TLS session). */
 void gw_conn_tls_trim(struct gw_conn *c);
 /* Closes the TLS layer's handle; returns how many closes were started. */

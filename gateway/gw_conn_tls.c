@@ -202,6 +202,19 @@ gw_conn_tls_pending_out(const struct gw_conn *c)
 }
 
 void
+gw_conn_tls_rearm(struct gw_conn *c)
+{
+    struct gw_conn_tls *t = c->tls;
+
+    if (t->engine != NULL && t->ready && !t->in_pump && !t->kick_on &&
+        !c->closing && tls_engine_has_pending_plaintext(t->engine) &&
+        gw_conn_tls_can_read(c)) {
+        uv_idle_start(&t->kick, gw_conn_tls_on_kick);
+        t->kick_on = true;
+    }
+}
+
+void
 gw_conn_tls_trim(struct gw_conn *c)
 {
     if (c->tls->engine != NULL) {
@@ -252,6 +265,7 @@ gw_conn_tls_send(struct gw_conn *c)
         if (done < 0) {
             return;
         }
+        c->bytes_out += (uint64_t)done; /* the rest: gw_conn_tls_on_written */
         tls_engine_consume_out(e, (size_t)done);
     }
 }
@@ -365,9 +379,12 @@ gw_conn_tls_pump(struct gw_conn *c)
     }
     if (!c->closing && !c->error) {
         gw_conn_tls_send(c);
-        /* bytes already read wait in the engine: come back for them */
+        /* bytes already read wait in the engine: come back for them (no
+         * socket event will); the room test is gw_conn_tls_can_read's: a
+         * detached buffer has room, and so has a compactable one */
         if (t->ready && tls_engine_has_pending_plaintext(t->engine) &&
-            gw_buf_is_attached(&c->in) && gw_buf_space(&c->in) > 0) {
+            (!gw_buf_is_attached(&c->in) || gw_buf_space(&c->in) > 0 ||
+             c->in.pos != c->in.start)) {
             if (!t->kick_on) {
                 uv_idle_start(&t->kick, gw_conn_tls_on_kick);
                 t->kick_on = true;

@@ -254,16 +254,20 @@ gw_process_check_files_as_user(const struct gw_config *cfg)
         return 0;
     }
     if (pid == 0) {
+        size_t bad;
+
         gw_log_set_level(GW_LOG_WARN); /* no "privileges dropped" line */
         if (gw_process_drop_privileges(&cfg->process) != 0) {
-            _exit(0);
+            _exit(255); /* logged: the workers could not start either */
         }
-        _exit((int)(gw_process_check_files(cfg, stderr) > 0 ? 1 : 0));
+        bad = gw_process_check_files(cfg, stderr);
+        _exit((int)(bad < 250 ? bad : 250));
     }
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
         return 0;
     }
-    return (size_t)WEXITSTATUS(status);
+    return WEXITSTATUS(status) == 255 ? SIZE_MAX
+                                      : (size_t)WEXITSTATUS(status);
 }
 
 /* A worker's whole life; returns its exit status. */

@@ -33,7 +33,8 @@ int gw_process_drop_privileges(const struct gw_process_cfg *p);
 size_t gw_process_check_files(const struct gw_config *cfg, FILE *out);
 
 /* postern -t as root: the same check in a child that drops privileges as
- * a worker does. Returns the number of files it could not read. */
+ * a worker does. Returns the number of files it could not read (at most
+ * 250), or SIZE_MAX when the privilege drop itself failed (logged). */
 size_t gw_process_check_files_as_user(const struct gw_config *cfg);
 
 /* postern -s reload|stop: signals the instance named by process.pid_file.

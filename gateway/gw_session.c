@@ -529,9 +529,9 @@ gw_session_on_tls_ready(struct gw_conn *c)
            "sni=%s mode=%s", gw_conn_tls_version(c), gw_conn_tls_cipher(c),
            gw_conn_tls_sni(c)[0] != '\0' ? gw_conn_tls_sni(c) : "-",
            implicit ? "implicit" : "starttls");
-    gw_metric_inc(strcmp(gw_conn_tls_version(c), "TLSv1.3") == 0
-                      ? GW_M_tls_ok_client_13
-                      : GW_M_tls_ok_client_12);
+    s->tls_minor = strcmp(gw_conn_tls_version(c), "TLSv1.3") == 0 ? 3 : 2;
+    gw_metric_inc(s->tls_minor == 3 ? GW_M_tls_ok_client_13
+                                    : GW_M_tls_ok_client_12);
     /* RFC 3207 4.2: forget everything learnt before TLS; the client
      * must EHLO again */
     gw_free(s->helo);
@@ -1041,7 +1041,9 @@ gw_session_on_closed(struct gw_conn *c)
            (unsigned)s->errors, (unsigned long long)c->bytes_in,
            (unsigned long long)c->bytes_out,
            (unsigned long long)(gw_now_ms() - s->started_ms),
-           gw_conn_tls_active(c) ? gw_conn_tls_version(c) : "none",
+           s->tls_minor == 3   ? "TLSv1.3"
+           : s->tls_minor == 2 ? "TLSv1.2"
+                               : "none",
            s->end_reason != NULL ? s->end_reason : "-");
     gw_metric_add(GW_M_client_bytes_in_total, c->bytes_in);
     gw_metric_add(GW_M_client_bytes_out_total, c->bytes_out);

@@ -136,6 +136,8 @@ struct gw_session {
     uint8_t tls_min;       /* tls_policy from the connect to auth stages */
     uint8_t auth_mech;     /* enum gw_sasl_mech of auth_user */
     uint8_t auth_failures; /* wrong credentials in this session */
+    uint8_t tls_minor;     /* 2 or 3: TLS 1.x was up (for the last log
+                              line, written after the engine is freed) */
 };
 
 /* Accepts a connection from `server` into a new session. */

@@ -249,8 +249,13 @@ main(int argc, char **argv)
         gw_config_print(cfg, stdout);
     }
     if (test_only || print) {
+        if (test_only && gw_process_check_files_as_user(cfg) == SIZE_MAX) {
+            fprintf(stderr, "postern: configuration %s: the workers could "
+                    "not drop privileges (process.user)\n", cfg->source);
+            gw_config_unref(cfg);
+            return 1;
+        }
         if (test_only) {
-            gw_process_check_files_as_user(cfg);
             fprintf(stderr, "postern: configuration %s is valid\n",
                     cfg->source);
         }

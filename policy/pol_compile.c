@@ -166,7 +166,8 @@ pol_ruleset_ntables(const struct pol_ruleset *rs)
 const char *
 pol_ruleset_table_source(const struct pol_ruleset *rs, size_t i)
 {
-    return i < rs->ntables ? rs->tables[i]->source : NULL;
+    return i < rs->ntables && rs->tables[i]->from_file ? rs->tables[i]->source
+                                                       : NULL;
 }
 
 bool

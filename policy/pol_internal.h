@@ -343,6 +343,7 @@ struct pol_slot {
 struct pol_table {
     enum pol_table_kind kind;
     const char *source;     /* the file, or the rule's source for inline */
+    bool from_file;         /* loaded from the file `source` names */
     struct pol_arena arena; /* keys, locations, line actions */
     struct pol_entry *entries;
     size_t nentries;

@@ -450,6 +450,7 @@ pol_table_load(struct pol_cc *cc, const char *ref, const struct pol_loc *loc)
         pol_cc_error(cc, loc->source, loc->line, loc->column, "out of memory");
         return NULL;
     }
+    t->from_file = true;
     if (pol_table_parse(cc, t, text, tlen) > 0) {
         free(text);
         return NULL; /* the ruleset owns t and frees it */

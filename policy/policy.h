@@ -307,8 +307,9 @@ size_t pol_ruleset_rules_at(const struct pol_ruleset *rs, enum pol_stage s);
 size_t pol_ruleset_nrules(const struct pol_ruleset *rs);
 const char *pol_ruleset_rule(const struct pol_ruleset *rs, size_t i,
                              enum pol_stage *stage);
-/* The table files the ruleset was compiled from (inline lists name the
- * rule's own source), for checks such as "can a reload read them". */
+/* The table files the ruleset was compiled from, for checks such as "can
+ * a reload read them": table i's path, or NULL for an inline list. Each
+ * file appears once (tables are loaded once per file). */
 size_t pol_ruleset_ntables(const struct pol_ruleset *rs);
 const char *pol_ruleset_table_source(const struct pol_ruleset *rs, size_t i);
 /* Whether any rule, or a table line, can answer require_tls (so that

@@ -495,5 +495,88 @@ def requiretls_end_to_end(ctx):
           "relayed with the parameter over TLS: %r" % m)
 
 
+SMALL_BUF = """
+listeners:
+  - address: "{listen}"
+    tls: starttls
+    certificates:
+      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
+upstreams:
+  - addresses: ["%(up)s"]
+limits:
+  buffer_size: 4K
+process:
+  workers: 1
+"""
+
+
+def tls_session(port):
+    """A raw STARTTLS session after EHLO: (ssl socket, reader)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    f = s.makefile("rb")
+
+    def reply(fp):
+        while True:
+            line = fp.readline()
+            check(line != b"", "connection closed")
+            if line[3:4] != b"-":
+                return line
+    reply(f)
+    s.sendall(b"EHLO x\r\n")
+    reply(f)
+    s.sendall(b"STARTTLS\r\n")
+    check(reply(f).startswith(b"220"), "STARTTLS accepted")
+    t = client_ctx().wrap_socket(s)
+    f = t.makefile("rb")
+    t.sendall(b"EHLO x\r\n")
+    reply(f)
+    return t, f, reply
+
+
+@suite.case
+def plaintext_held_in_the_engine_is_never_stranded(ctx):
+    """Bytes already decrypted (or read) wait in the TLS engine while the
+    session's input buffer is full; when the session makes room the pump
+    must come back for them, since no socket event will. A message bigger
+    than the buffer, and 3000 pipelined RCPTs to an upstream that answers
+    one at a time: both used to hang until the client timed out."""
+    c = test_certs()
+    up = Upstream(ctx, name="upstream-smallbuf")
+    pp = Postern(ctx, name="postern-smallbuf",
+                 config=SMALL_BUF % {"c": c, "up": up.addr})
+    t, f, reply = tls_session(pp.port)
+    t.sendall(b"MAIL FROM:<a@example.org>\r\n")
+    check(reply(f).startswith(b"250"), "MAIL")
+    t.sendall(b"RCPT TO:<b@example.net>\r\n")
+    check(reply(f).startswith(b"250"), "RCPT")
+    t.sendall(b"DATA\r\n")
+    check(reply(f).startswith(b"354"), "DATA")
+    t.sendall(b"Subject: t\r\n\r\n" + (b"x" * 70 + b"\r\n") * 300 +
+              b".\r\n")
+    check(reply(f).startswith(b"250"), "a 21 KB message through 4K buffers")
+    t.sendall(b"QUIT\r\n")
+    reply(f)
+    t.close()
+    deadline = time.time() + 5
+    while "event=disconnect" not in pp.log() and time.time() < deadline:
+        time.sleep(0.05)
+    line = [x for x in pp.log().splitlines() if "event=disconnect" in x]
+    check(line and "tls=TLSv1.2" in line[0], "TLS in the last line: %r" % line)
+    out = int(line[0].split("bytes_out=")[1].split()[0])
+    check(out > 1000, "ciphertext counted out: %d" % out)
+    _, pp2 = start(ctx)
+    t, f, reply = tls_session(pp2.port)
+    n = 3000
+    t.sendall(b"MAIL FROM:<a@example.org>\r\n" +
+              b"".join(b"RCPT TO:<r%05d@example.net>\r\n" % i
+                       for i in range(n)) + b"RSET\r\n")
+    codes = [reply(f)[:3] for _ in range(n + 2)]
+    # limits.recipients (1000): the rest get 452, all of them in order
+    check_eq((codes.count(b"250"), codes.count(b"452")), (1002, n - 1000),
+             "every pipelined reply came")
+    check_eq(codes[-1], b"250", "RSET last")
+    t.close()
+
+
 if __name__ == "__main__":
     suite.run()

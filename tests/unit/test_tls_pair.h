@@ -189,7 +189,9 @@ t_move(struct tls_engine *from, struct tls_engine *to, struct t_dir *d,
         tls_engine_in_reserve(to, &dst, &room);
         assert_true(room <= tls_engine_in_space(to));
         took = n < room ? n : room;
-        memcpy(dst, p, took);
+        if (took > 0) {
+            memcpy(dst, p, took); /* dst is NULL when the engine failed */
+        }
         tls_engine_in_commit(to, took);
     } else {
         took = tls_engine_feed(to, p, n);
