@@ -351,6 +351,9 @@ fz_peer_deliver(struct tls_engine *peer, struct fz_eng *f, int flip,
     if (n > sizeof(wire)) {
         n = sizeof(wire);
     }
+    if (n == 0) {
+        return; /* nothing pending (and p is NULL) */
+    }
     memcpy(wire, p, n);
     tls_engine_consume_out(peer, n);
     if (flip >= 0 && n > 0) {
