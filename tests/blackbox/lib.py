@@ -315,6 +315,28 @@ class Postern:
 
 # ------------------------------------------------------------------ upstream
 
+class LogWatch:
+    """For a peer whose log the tests read (Postfix, Exim): the peer
+    defines log() (the whole text) and wait_failed(pattern, what, timeout)
+    (the TestFailure to raise)."""
+
+    def lines(self):
+        return self.log().splitlines()
+
+    def wait(self, pattern, timeout=10.0, what=None, since=0):
+        """The first match of the regex pattern (multiline) in the log
+        from line number since on, waiting for it to appear."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.time() + timeout
+        while True:
+            m = rx.search("\n".join(self.lines()[since:]))
+            if m:
+                return m
+            if time.time() > deadline:
+                raise self.wait_failed(pattern, what or "match", timeout)
+            time.sleep(0.02)
+
+
 class Upstream:
     """peers/upstream.py: a scripted upstream that records every session."""
 

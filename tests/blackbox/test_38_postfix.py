@@ -63,8 +63,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Postern, Suite, TestFailure, check, check_eq,  # noqa: E402
-                 free_port, is_listening, test_certs)
+from lib import (LogWatch, Postern, Suite, TestFailure, check,  # noqa: E402
+                 check_eq, free_port, is_listening, test_certs)
 
 CLIENT = "127.0.0.2"
 HELO = "helo.client.example"      # what the clients say
@@ -273,7 +273,7 @@ exit $st
 """
 
 
-class Postfix:
+class Postfix(LogWatch):
     def __init__(self, ctx):
         self.ctx = ctx
         # the daemons run as "postfix" and open files by absolute path
@@ -413,23 +413,9 @@ class Postfix:
             pass
         return "\n".join("    | " + l for l in text.splitlines()[-n:])
 
-    def lines(self):
-        return self.log().splitlines()
-
-    def wait(self, pattern, timeout=10.0, what=None, since=0):
-        """The first match of the regex pattern (multiline) in the log
-        from line number since on, waiting for it to appear."""
-        rx = re.compile(pattern, re.M)
-        deadline = time.time() + timeout
-        while True:
-            m = rx.search("\n".join(self.lines()[since:]))
-            if m:
-                return m
-            if time.time() > deadline:
-                raise TestFailure("Postfix log: no %s within %.0fs (/%s/):\n%s"
-                                  % (what or "match", timeout, pattern,
-                                     self.tail()))
-            time.sleep(0.02)
+    def wait_failed(self, pattern, what, timeout):
+        return TestFailure("Postfix log: no %s within %.0fs (/%s/):\n%s"
+                           % (what, timeout, pattern, self.tail()))
 
     def session(self, service, pid, who):
         """The lines of one smtpd session, the text after "smtpd[PID]: ":

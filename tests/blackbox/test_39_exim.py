@@ -197,7 +197,7 @@ INSTANCES = {
 }
 
 
-class Exim:
+class Exim(lib.LogWatch):
     """One private Exim daemon; registered as an upstream of the ctx, so
     a failing case prints the tail of its mainlog."""
 
@@ -253,23 +253,9 @@ class Exim:
         except OSError:
             return ""
 
-    def lines(self):
-        return self.log().splitlines()
-
-    def wait(self, pattern, timeout=10.0, what=None, since=0):
-        """The first match of pattern (a regex, multiline) in the mainlog
-        from line number since on, waiting for it to appear."""
-        rx = re.compile(pattern, re.M)
-        deadline = time.time() + timeout
-        while True:
-            m = rx.search("\n".join(self.lines()[since:]))
-            if m:
-                return m
-            if time.time() > deadline:
-                raise TestFailure("Exim %s log: no %s within %.0fs (/%s/)"
-                                  % (self.name, what or "match", timeout,
-                                     pattern))
-            time.sleep(0.02)
+    def wait_failed(self, pattern, what, timeout):
+        return TestFailure("Exim %s log: no %s within %.0fs (/%s/)"
+                           % (self.name, what, timeout, pattern))
 
     def cmds(self, since=0):
         """The MAIL, RCPT and DATA/BDAT commands Exim received, in order,
