@@ -495,18 +495,8 @@ def requiretls_end_to_end(ctx):
           "relayed with the parameter over TLS: %r" % m)
 
 
-SMALL_BUF = """
-listeners:
-  - address: "{listen}"
-    tls: starttls
-    certificates:
-      - {cert: "%(c)s/server-rsa.crt", key: "%(c)s/server-rsa.key"}
-upstreams:
-  - addresses: ["%(up)s"]
-limits:
+SMALL_BUF = STARTTLS_ONE + """limits:
   buffer_size: 4K
-process:
-  workers: 1
 """
 
 
