@@ -13,7 +13,8 @@ gw_clients_key(const struct sockaddr *sa, uint8_t key[17])
         key[0] = 4;
         memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
     } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        const struct in6_addr *a6 =
+            &((const struct sockaddr_in6 *)sa)->sin6_addr;
 
         /* ::ffff:a.b.c.d on a dual-stack listener is the IPv4 client */
         if (IN6_IS_ADDR_V4MAPPED(a6)) {

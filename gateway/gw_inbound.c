@@ -5,8 +5,9 @@
  * strictly in order: a command that Postern answers itself runs only when
  * no upstream reply is pending, and only RCPT (and DATA behind relayed
  * RCPTs) may be relayed while earlier commands still wait for their
- * upstream replies (and only when the upstream pipelines). Anything else waits in the input buffer, which is
- * the backpressure: a full input buffer stops reading from the client.
+ * upstream replies (and only when the upstream pipelines). Anything else
+ * waits in the input buffer, which is the backpressure: a full input
+ * buffer stops reading from the client.
  */
 #include <stdio.h>
 #include <string.h>
@@ -936,7 +937,8 @@ gw_in_rcpt(struct gw_session *s, const struct gw_cmd *cmd)
     }
     if (tls_need >= POL_TLS_ENCRYPT && tls_need > gw_up_tls_level(s->up)) {
         gw_log(GW_LOG_WARN, s->sid, "event=upstream_tls_policy required=%s "
-               "upstream=%s", pol_tls_policy_name((enum pol_tls_policy)tls_need),
+               "upstream=%s",
+               pol_tls_policy_name((enum pol_tls_policy)tls_need),
                gw_up_addr(s->up));
         gw_session_reply(s, 451, "4.7.5", "Upstream TLS required by policy "
                          "but not available, try again later");

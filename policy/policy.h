@@ -244,9 +244,9 @@ struct pol_counters_lock {
     void *arg;
 };
 size_t pol_counters_table_bytes(size_t capacity); /* 0: too large */
-struct pol_counters *pol_counters_table_new(void *mem, size_t capacity,
-                                            const uint8_t seed[16],
-                                            const struct pol_counters_lock *lock);
+struct pol_counters *
+pol_counters_table_new(void *mem, size_t capacity, const uint8_t seed[16],
+                       const struct pol_counters_lock *lock);
 
 /* Calls ops->destroy and frees c. NULL is ignored. */
 void pol_counters_free(struct pol_counters *c);
