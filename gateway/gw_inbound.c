@@ -658,7 +658,7 @@ gw_in_mail_answered(struct gw_session *s, int code, const char *enh,
     if (s->tx == NULL) {
         return;
     }
-    if (s->tx->mail_hidden) {
+    if (s->tx->held_rcpt != NULL) {
         gw_in_route_failed(s);
     } else {
         gw_session_tx_end(s, outcome, NULL, code);
@@ -819,7 +819,6 @@ gw_in_reroute(struct gw_session *s, uint32_t block,
     /* a recipient's TLS demand holds for its route, not for the next */
     tx->tls_min = tls_need > tx->mail_tls_min ? tls_need : tx->mail_tls_min;
     tx->mail_sent = false;
-    tx->mail_hidden = true;
     tx->unrouted = false;
     tx->identified = false;
     if (!gw_session_upstream_open(s)) {
@@ -842,7 +841,6 @@ gw_in_route_failed(struct gw_session *s)
     tx->rcpt_sent++;
     gw_free(tx->held_rcpt);
     tx->held_rcpt = NULL;
-    tx->mail_hidden = false;
     tx->mail_sent = true;
     tx->unrouted = true;
 }
@@ -857,7 +855,6 @@ gw_in_rerouted_mail(struct gw_session *s, const struct gw_reply *r)
         gw_in_route_failed(s); /* the caller gave r as the RCPT's reply */
         return;
     }
-    tx->mail_hidden = false;
     tx->held_rcpt = NULL;
     gw_in_rcpt_relay(s, &held->path, &held->params);
     gw_free(held);

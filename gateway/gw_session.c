@@ -728,7 +728,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
     struct gw_tx *tx = s->tx;
 
     gw_metric_reply(GW_M_upstream_replies_2xx_total, r->code);
-    if (verb == GW_VERB_MAIL && tx != NULL && tx->mail_hidden &&
+    if (verb == GW_VERB_MAIL && tx != NULL && tx->held_rcpt != NULL &&
         r->code / 100 == 2) {
         /* a re-route's MAIL: the client had its reply; the RCPT goes */
         gw_in_rerouted_mail(s, r);
@@ -788,7 +788,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
     }
     switch (verb) {
     case GW_VERB_MAIL:
-        if (tx != NULL && tx->mail_hidden) {
+        if (tx != NULL && tx->held_rcpt != NULL) {
             /* the new route refused the sender: that was the RCPT's
              * reply; the transaction goes on */
             gw_in_rerouted_mail(s, r);
@@ -869,7 +869,7 @@ gw_session_up_fail(struct gw_upstream *u, void *owner, enum gw_up_fail why,
     if (gw_auth_upstream_failed(s)) {
         return; /* a relayed AUTH was pending: 454 */
     }
-    if (s->tx != NULL && s->tx->mail_hidden) {
+    if (s->tx != NULL && s->tx->held_rcpt != NULL) {
         /* a re-routed RCPT waited for this upstream: it gets the 4xx, and
          * the transaction goes on (its MAIL had a 250 on the old route) */
         gw_session_reply(s, 451, enh, text); /* may close s */

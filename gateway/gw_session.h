@@ -77,10 +77,10 @@ struct gw_tx {
     bool identified;        /* XCLIENT/XFORWARD decided for this MAIL */
     /* Routing by recipient: the first RCPT may move the transaction to
      * another upstream block; its MAIL is sent again there and that
-     * reply is not the client's. While it is out, the RCPT waits here. */
+     * reply is not the client's. Non-NULL exactly while that MAIL is
+     * out (or waits for the new upstream): the RCPT waits here. */
     struct gw_held_rcpt *held_rcpt;
     uint32_t mail_block;    /* the route MAIL chose: a RCPT's default */
-    bool mail_hidden;       /* the MAIL out is a re-route's */
     bool unrouted;          /* a re-route failed: no upstream MAIL open */
     uint8_t reroutes;       /* routes tried for the first recipient */
     bool mail_sent;         /* MAIL was relayed to the upstream */
@@ -158,7 +158,7 @@ void gw_in_enter(struct gw_session *s, enum gw_in_state st);
 /* The upstream refused the DATA that bridges the client's BDAT: relay its
  * reply as the BDAT's, drop the chunk's bytes, end the transaction. */
 void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
-/* The re-routed MAIL's reply (tx->mail_hidden): a 2xx sends the held
+/* The re-routed MAIL's reply (tx->held_rcpt set): a 2xx sends the held
  * RCPT; anything else answers it with r. */
 void gw_in_rerouted_mail(struct gw_session *s, const struct gw_reply *r);
 /* A re-route failed and its RCPT has had its reply: the transaction goes
