@@ -1,45 +1,22 @@
 #include "gateway/gw_authfail.h"
 
-#include <netinet/in.h>
 #include <string.h>
 
-/* The address without the port: IPv4 and IPv6 (a v4-mapped v6 address is
- * the same client as its v4 form). */
-static void
-gw_authfail_key(const struct sockaddr *sa, uint8_t key[17])
-{
-    memset(key, 0, 17);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+#include "gateway/gw_clients.h"
+#include "gateway/gw_str.h"
 
-        key[0] = 4;
-        memcpy(key + 1, &in->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            key[0] = 4;
-            memcpy(key + 1, in6->sin6_addr.s6_addr + 12, 4);
-        } else {
-            key[0] = 6;
-            memcpy(key + 1, &in6->sin6_addr, 16);
-        }
-    }
-}
-
-/* FNV-1a over the seed and the key. */
+/* FNV-1a over the seed (little-endian) and the key. */
 static size_t
 gw_authfail_index(const struct gw_authfail *t, const uint8_t key[17])
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint8_t seed[8];
+    uint64_t h;
     size_t i;
 
     for (i = 0; i < 8; i++) {
-        h = (h ^ ((t->seed >> (8 * i)) & 0xff)) * 0x100000001b3ULL;
+        seed[i] = (uint8_t)(t->seed >> (8 * i));
     }
-    for (i = 0; i < 17; i++) {
-        h = (h ^ key[i]) * 0x100000001b3ULL;
-    }
+    h = gw_fnv1a(gw_fnv1a(GW_FNV1A_INIT, seed, sizeof(seed)), key, 17);
     return (size_t)(h ^ (h >> 32)) & (GW_AUTH_FAILURE_SLOTS - 1);
 }
 
@@ -57,7 +34,7 @@ gw_authfail_count(const struct gw_authfail *t, const struct sockaddr *sa,
     uint8_t key[17];
     const struct gw_authfail_slot *slot;
 
-    gw_authfail_key(sa, key);
+    gw_clients_key(sa, key);
     slot = &t->slots[gw_authfail_index(t, key)];
     if (slot->count == 0 || memcmp(slot->key, key, sizeof(key)) != 0 ||
         now_ms - slot->last_ms > window_ms) {
@@ -73,7 +50,7 @@ gw_authfail_note(struct gw_authfail *t, const struct sockaddr *sa,
     uint8_t key[17];
     struct gw_authfail_slot *slot;
 
-    gw_authfail_key(sa, key);
+    gw_clients_key(sa, key);
     slot = &t->slots[gw_authfail_index(t, key)];
     if (memcmp(slot->key, key, sizeof(key)) != 0 ||
         now_ms - slot->last_ms > window_ms) {

@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "gateway/gw_error.h"
+#include "gateway/gw_str.h"
 
-static void
+void
 gw_clients_key(const struct sockaddr *sa, uint8_t key[17])
 {
     memset(key, 0, 17);
@@ -29,18 +30,10 @@ gw_clients_key(const struct sockaddr *sa, uint8_t key[17])
     }
 }
 
-/* FNV-1a over the key. */
 static size_t
 gw_clients_hash(const uint8_t key[17])
 {
-    uint64_t h = 1469598103934665603ULL;
-    size_t i;
-
-    for (i = 0; i < 17; i++) {
-        h ^= key[i];
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)gw_fnv1a(GW_FNV1A_INIT, key, 17);
 }
 
 size_t

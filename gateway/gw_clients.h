@@ -21,6 +21,11 @@ struct gw_clients {
     size_t used; /* entries in use (meaningful for the writer only) */
 };
 
+/* The table key of a client address, port left out: a family byte (4, 6;
+ * 1 for any other family) and the address; an IPv4-mapped IPv6 address
+ * is its IPv4 form. Never all zero (the empty slot). */
+void gw_clients_key(const struct sockaddr *sa, uint8_t key[17]);
+
 /* Slots needed for `max_entries` distinct addresses, at most half full
  * (a power of two). */
 size_t gw_clients_capacity(size_t max_entries);

@@ -213,21 +213,15 @@ static void
 gw_shm_rule_key(char key[GW_RULE_NAME_MAX], const char *name)
 {
     size_t len = strlen(name);
-    uint64_t h = 1469598103934665603ULL;
     size_t keep = GW_RULE_NAME_MAX - 1 - 17;
-    size_t i;
 
     if (len < GW_RULE_NAME_MAX) {
         memcpy(key, name, len + 1);
         return;
     }
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)name[i];
-        h *= 1099511628211ULL;
-    }
     memcpy(key, name, keep);
     snprintf(key + keep, GW_RULE_NAME_MAX - keep, "~%016llx",
-             (unsigned long long)h);
+             (unsigned long long)gw_fnv1a(GW_FNV1A_INIT, name, len));
 }
 
 uint16_t

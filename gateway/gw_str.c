@@ -267,6 +267,18 @@ gw_hex_value(uint8_t c)
     return -1;
 }
 
+uint64_t
+gw_fnv1a(uint64_t h, const void *p, size_t len)
+{
+    const uint8_t *b = p;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
 bool
 gw_ct_equal(const void *a, const void *b, size_t n)
 {

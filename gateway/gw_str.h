@@ -55,6 +55,12 @@ bool gw_utf8_valid(const uint8_t *p, size_t len);
 /* The value of a hex digit (either case), or -1. */
 int gw_hex_value(uint8_t c);
 
+/* FNV-1a (64-bit) over len octets, continued from h: start with
+ * GW_FNV1A_INIT. Fast and unkeyed: for tables whose keys a peer cannot
+ * choose, or that mix in a seed of their own first. */
+#define GW_FNV1A_INIT 0xcbf29ce484222325ULL
+uint64_t gw_fnv1a(uint64_t h, const void *p, size_t len);
+
 /* Equal n octets, in time that depends on n only (secrets: proofs,
  * password hashes). */
 bool gw_ct_equal(const void *a, const void *b, size_t n);

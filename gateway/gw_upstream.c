@@ -915,15 +915,12 @@ gw_up_ready(struct gw_upstream *u)
 static uint64_t
 gw_up_ident_hash(const struct gw_ident_lines *x)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = GW_FNV1A_INIT;
     size_t i;
-    const char *p;
 
     for (i = 0; i < x->n; i++) {
-        for (p = x->line[i]; *p != '\0'; p++) {
-            h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
-        }
-        h = (h ^ '\n') * 0x100000001b3ULL;
+        h = gw_fnv1a(h, x->line[i], strlen(x->line[i]));
+        h = gw_fnv1a(h, "\n", 1);
     }
     return h;
 }
