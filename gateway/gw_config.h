@@ -337,6 +337,10 @@ struct gw_config *gw_config_quick(const char *listen, const char *upstream,
                                   size_t noverrides,
                                   struct gw_config_errors *errs);
 
+/* Parses a bare IP address ("192.0.2.1", "2001:db8::1"; no port, no
+ * name) into ss, port 0. No resolver: safe on the loop. */
+bool gw_config_parse_ip(const char *text, struct sockaddr_storage *ss);
+
 /* Parses "host:port", "[v6]:port" or "host" (port 25) into addr,
  * resolving names with getaddrinfo (start-up only, never on the loop).
  * Returns false and fills why (a short message) on failure. */

@@ -546,6 +546,24 @@ gw_cfg_default_hostname(char *dst, size_t cap)
 }
 
 bool
+gw_config_parse_ip(const char *text, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+bool
 gw_config_parse_addr(const char *text, struct gw_sockaddr *addr, char *why,
                      size_t why_cap)
 {

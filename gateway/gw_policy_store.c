@@ -1,10 +1,10 @@
 #include "gateway/gw_policy_store.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/gw_alloc.h"
+#include "gateway/gw_config.h"
 
 struct gw_policy_store {
     struct gw_shm *shm;
@@ -38,26 +38,19 @@ gw_policy_store_conn_get(void *impl, const struct pol_counter_key *key,
                          uint32_t *count)
 {
     struct gw_policy_store *st = impl;
-    struct pol_addr a;
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in;
-        struct sockaddr_in6 in6;
-    } u;
+    struct sockaddr_storage ss;
+    char text[64];
     size_t n;
 
-    if (pol_addr_parse(&a, (const char *)key->value, key->value_len) != 0) {
+    if (key->value_len >= sizeof(text)) {
         return POL_E_INVAL;
     }
-    memset(&u, 0, sizeof(u));
-    if (a.family == POL_AF_INET) {
-        u.in.sin_family = AF_INET;
-        memcpy(&u.in.sin_addr, a.bytes, 4);
-    } else {
-        u.in6.sin6_family = AF_INET6;
-        memcpy(&u.in6.sin6_addr, a.bytes, 16);
+    memcpy(text, key->value, key->value_len);
+    text[key->value_len] = '\0';
+    if (!gw_config_parse_ip(text, &ss)) {
+        return POL_E_INVAL;
     }
-    n = gw_shm_client_count(st->shm, &u.sa);
+    n = gw_shm_client_count(st->shm, (const struct sockaddr *)&ss);
     *count = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
     return 0;
 }

@@ -427,26 +427,6 @@ gw_sim_read_all(FILE *in, size_t *len)
     return buf;
 }
 
-/* --client takes a bare address ("192.0.2.1", "2001:db8::1"); the port
- * does not matter to policy. */
-static bool
-gw_sim_client_addr(const char *text, struct sockaddr_storage *ss)
-{
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-    memset(ss, 0, sizeof(*ss));
-    if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        return true;
-    }
-    if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        return true;
-    }
-    return false;
-}
-
 /* Moves the named listener (or the first) to listeners[0], the only one
  * the simulation opens. */
 static bool
@@ -523,7 +503,7 @@ gw_simulate_run(struct gw_config *cfg, const char *client,
         cfg->log_level = GW_LOG_WARN;
     }
     gw_log_set_level(cfg->log_level);
-    if (client != NULL && !gw_sim_client_addr(client, &w.sim_client)) {
+    if (client != NULL && !gw_config_parse_ip(client, &w.sim_client)) {
         fprintf(stderr,
                 "postern --simulate: --client %s: not an IPv4 or IPv6 "
                 "address\n",
