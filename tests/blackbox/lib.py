@@ -316,9 +316,17 @@ class Postern:
 # ------------------------------------------------------------------ upstream
 
 class LogWatch:
-    """For a peer whose log the tests read (Postfix, Exim): the peer
-    defines log() (the whole text) and wait_failed(pattern, what, timeout)
-    (the TestFailure to raise)."""
+    """For a peer whose log the tests read (Postfix, Exim): the peer sets
+    log_path and defines wait_failed(pattern, what, timeout) (the
+    TestFailure to raise)."""
+
+    def log(self):
+        """The whole log so far ("" before it exists)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def lines(self):
         return self.log().splitlines()

@@ -283,6 +283,7 @@ class Postfix(LogWatch):
         self.conf = os.path.join(self.dir, "conf")
         self.queue = os.path.join(self.dir, "queue")
         self.maillog = os.path.join(self.dir, "maillog")
+        self.log_path = self.maillog
         self.out = os.path.join(self.dir, "master.out")
         self.ports = {s: free_port() for s in SERVICES}
         self.auth = DovecotAuthStub()
@@ -396,13 +397,6 @@ class Postfix(LogWatch):
             if int(fields[2]) == pgid and fields[0] != "Z":
                 left.append(st[:st.rindex(")") + 1])
         return left
-
-    def log(self):
-        try:
-            with open(self.maillog, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     def tail(self, n=40):
         text = self.log()

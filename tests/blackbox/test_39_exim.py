@@ -211,6 +211,7 @@ class Exim(lib.LogWatch):
         self.addr = "127.0.0.1:%d" % self.port
         self.conf = os.path.join(self.dir, "configure")
         self.mainlog = os.path.join(self.dir, "log", "mainlog")
+        self.log_path = self.mainlog
         self.out = os.path.join(self.dir, "daemon.out")
         for sub in ("spool", "log", "maildir"):
             os.mkdir(os.path.join(self.dir, sub))
@@ -245,13 +246,6 @@ class Exim(lib.LogWatch):
             time.sleep(0.02)
         self.started_in = time.time() - t0
         return self
-
-    def log(self):
-        try:
-            with open(self.mainlog, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
 
     def wait_failed(self, pattern, what, timeout):
         return TestFailure("Exim %s log: no %s within %.0fs (/%s/)"
