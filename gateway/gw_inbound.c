@@ -418,10 +418,20 @@ void
 gw_in_pump(struct gw_session *s)
 {
     struct gw_conn *c = &s->client;
+    struct gw_upstream *corked;
     bool out_full;
 
     do {
+        /* what one read of the client's group sends upstream leaves in
+         * one write; a route changed meanwhile was uncorked on close */
+        corked = s->up;
+        if (corked != NULL) {
+            gw_up_cork(corked);
+        }
         out_full = gw_in_run(s);
+        if (corked != NULL && corked == s->up) {
+            gw_up_uncork(corked);
+        }
         if (s->closing) {
             return;
         }

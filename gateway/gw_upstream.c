@@ -56,6 +56,7 @@ struct gw_upstream {
     bool retry_next;        /* on close: try the next address */
     bool in_body;           /* between DATA's 354 and the terminator */
     bool in_tx;             /* a MAIL was sent and not yet finished */
+    bool corked;            /* commands wait in the buffer for uncork */
     bool tls_failed;        /* an address failed the TLS requirement */
     bool identified;        /* XCLIENT was sent: this session belongs to
                                one client (never pooled) */
@@ -182,9 +183,25 @@ void
 gw_up_set_owner(struct gw_upstream *u, const struct gw_up_ops *ops,
                 void *owner, const char *sid)
 {
+    gw_up_uncork(u); /* a new owner never inherits a cork */
     u->ops = ops;
     u->owner = owner;
     gw_strlcpy(u->sid, sid, sizeof(u->sid));
+}
+
+void
+gw_up_cork(struct gw_upstream *u)
+{
+    u->corked = true;
+}
+
+void
+gw_up_uncork(struct gw_upstream *u)
+{
+    if (u->corked) {
+        u->corked = false;
+        gw_conn_flush(&u->conn);
+    }
 }
 
 const struct gw_caps *
@@ -772,8 +789,9 @@ gw_up_arm_timer(struct gw_upstream *u)
     gw_conn_timeout(&u->conn, u->in_tx ? t->upstream_mail : t->upstream_idle);
 }
 
-/* Queues one command line (CRLF added) and flushes. A `secret` line (a
- * SASL exchange: credentials) is never written to the trace log. */
+/* Queues one command line (CRLF added) and flushes unless corked. A
+ * `secret` line (a SASL exchange: credentials) is never written to the
+ * trace log. */
 static int
 gw_up_write(struct gw_upstream *u, const char *line, size_t len, bool secret)
 {
@@ -799,7 +817,9 @@ gw_up_write(struct gw_upstream *u, const char *line, size_t len, bool secret)
                    esc);
         }
     }
-    gw_conn_flush(&u->conn);
+    if (!u->corked) {
+        gw_conn_flush(&u->conn);
+    }
     return 0;
 }
 
@@ -885,6 +905,7 @@ gw_up_close(struct gw_upstream *u, bool polite)
 {
     u->owner = NULL;
     u->retry_next = false;
+    u->corked = false; /* the QUIT below, or nothing, flushes the rest */
     if (u->conn.closing) {
         return;
     }

@@ -100,6 +100,14 @@ int gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
                const char *line, size_t len);
 
 /*
+ * Corked, gw_up_send only buffers: the commands of one pipelined client
+ * group then leave in one write (one segment, one TLS record), as RFC 2920
+ * intends. gw_up_uncork flushes; a new owner and gw_up_close uncork.
+ */
+void gw_up_cork(struct gw_upstream *u);
+void gw_up_uncork(struct gw_upstream *u);
+
+/*
  * For a block with proxy_protocol: the client whose PROXY header opens the
  * connection (call right after gw_up_new, before it connects). Without
  * it such a block gets a LOCAL (v2) or UNKNOWN (v1) header. The session
