@@ -124,7 +124,7 @@ gw_conn_update_read(struct gw_conn *c)
         room = !gw_buf_is_attached(&c->in) || gw_buf_space(&c->in) > 0 ||
                c->in.pos != c->in.start;
     }
-    on = c->want_read && !c->closing && !c->error && room;
+    on = c->want_read && !c->closing && !c->error && !c->read_eof && room;
     if (on && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, gw_conn_on_alloc,
                           gw_conn_on_read) == 0) {
@@ -180,6 +180,8 @@ gw_conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n != UV_EOF) {
             c->error = true;
             c->last_uv_error = (int)n;
+        } else {
+            c->read_eof = true;
         }
         c->ops->on_error(c, n == UV_EOF ? GW_E_EOF : GW_E_IO);
         return;

@@ -55,6 +55,8 @@ struct gw_conn {
     bool close_when_flushed;
     bool closing;
     bool error;            /* a read or write error happened */
+    bool read_eof;         /* the peer sent its last byte (EOF, or TLS
+                              close_notify); writing may go on */
     int last_uv_error;     /* for logs: the libuv error, 0 if none */
     struct gw_conn_tls *tls; /* the TLS layer, NULL while plaintext */
 };

@@ -342,6 +342,7 @@ gw_conn_tls_in(struct gw_conn *c)
         }
     }
     if (eof) {
+        c->read_eof = true;
         c->ops->on_error(c, GW_E_EOF);
         return false;
     }

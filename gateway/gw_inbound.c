@@ -414,6 +414,32 @@ gw_in_run(struct gw_session *s)
     return false;
 }
 
+/*
+ * After the client's EOF: is nothing left that it sent and we can use?
+ * Body bytes cannot complete any more once the buffer is empty; commands
+ * wait for the upstream replies they are owed, then for no complete line.
+ */
+static bool
+gw_in_client_gone(const struct gw_session *s)
+{
+    const struct gw_buf *in = &s->client.in;
+    size_t len = gw_buf_is_attached(in) ? gw_buf_len(in) : 0;
+
+    if (!s->client.read_eof) {
+        return false;
+    }
+    if (GW_IN_BIT(s->state) & (GW_IN_BIT(GW_IN_DATA) | GW_IN_BIT(GW_IN_BDAT) |
+                               GW_IN_BIT(GW_IN_SKIP))) {
+        return len == 0;
+    }
+    if ((GW_IN_BIT(s->state) & (GW_IN_CMD_STATES | GW_IN_BIT(GW_IN_AUTH))) ==
+        0) {
+        return false; /* the upstream, TLS or a timer moves it on */
+    }
+    return !gw_in_waits_for_upstream(s) &&
+           (len == 0 || memchr(in->pos, '\n', len) == NULL);
+}
+
 void
 gw_in_pump(struct gw_session *s)
 {
@@ -439,6 +465,10 @@ gw_in_pump(struct gw_session *s)
         gw_conn_flush(c);
     } while (out_full && !c->error &&
              gw_conn_out_space(c) >= GW_IN_REPLY_RESERVE);
+    if (!out_full && gw_in_client_gone(s)) {
+        gw_session_close(s, "client closed", true);
+        return;
+    }
     gw_conn_want_read(c, true);
     if (gw_in_waits_for_upstream(s)) {
         gw_conn_timeout(c, 0); /* the upstream's timers run instead */

@@ -513,6 +513,14 @@ gw_session_on_error(struct gw_conn *c, int err)
                gw_conn_tls_reason(c)[0] != '\0' ? gw_conn_tls_reason(c)
                                                 : "peer closed");
     }
+    if (err == GW_E_EOF && s->state != GW_IN_CONNECT) {
+        /* Maybe only a half-close: Exim shuts its sending side down right
+         * after a pipelined QUIT and still reads. What the client sent is
+         * carried out and answered; gw_in_pump closes once nothing of it
+         * can be used any more (gw_in_client_gone). */
+        gw_in_pump(s);
+        return;
+    }
     gw_session_close(s, err == GW_E_EOF ? "client closed" : "client I/O error",
                      false);
 }

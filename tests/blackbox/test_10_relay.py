@@ -10,7 +10,9 @@ upstream connection opens.
 
 import os
 import random
+import re
 import smtplib
+import socket
 import subprocess
 import sys
 import time
@@ -197,6 +199,62 @@ def eom_250_only_after_upstream_250(ctx):
     check(dt >= 1.4, "250 came %.2fs after the dot, before the upstream's "
           "reply (delayed 1.5s)" % dt)
     c.cmd("QUIT", 221)
+
+
+@suite.case
+def half_closed_client_gets_its_replies(ctx):
+    """A client may shut down its sending side once it has sent all (Exim
+    does, right after a pipelined QUIT): what it sent is still carried
+    out and answered. Only bytes that can never complete (a message cut
+    short) end the transaction unanswered, and nothing reaches the
+    upstream as a message then."""
+    up, pp = shared(ctx)
+    up.set_script(["DELAY EOM 0.5"])
+    before = len(up.messages())
+    # 1: the whole message by BDAT, QUIT pipelined, then EOF
+    c = pp.client()
+    c.ehlo()
+    body = b"Subject: half-close 1\r\n\r\nsent, then shut down\r\n"
+    c.send(b"MAIL FROM:<half@example.org>\r\nRCPT TO:<r@example.net>\r\n"
+           b"BDAT %d LAST\r\n" % len(body) + body + b"QUIT\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    rs = c.replies(4)
+    check_eq([r.code for r in rs], [250, 250, 250, 221], "the replies")
+    check(b"queued as" in rs[2].raw, "the upstream's reply: %r" % rs[2].raw)
+    c.expect_closed()
+    # 2: DATA's dot, then EOF without QUIT: the reply, then the close
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<half@example.org>", 250)
+    c.cmd("RCPT TO:<r@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: half-close 2\r\n\r\nno quit\r\n.\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    expect(c.reply(), 250, what="end of data after the half-close")
+    c.expect_closed()
+    m1, m2 = new_messages(up, before, 2)
+    check_eq((m1["content"], m2["content"]),
+             (body, b"Subject: half-close 2\r\n\r\nno quit\r\n"),
+             "both messages relayed")
+    # 3: EOF in the middle of the message: closed, nothing delivered, and
+    # the upstream session saw no end of data
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<cut@example.org>", 250)
+    c.cmd("RCPT TO:<r@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: half-close 3\r\n\r\ncut short")
+    c.sock.shutdown(socket.SHUT_WR)
+    c.expect_closed()
+    deadline = time.time() + 5
+    while not re.search(r"event=tx from=<cut@example\.org> .* "
+                        r"outcome=aborted", pp.log()):
+        check(time.time() < deadline, "the aborted transaction in the "
+              "log:\n" + pp.log_tail())
+        time.sleep(0.02)
+    time.sleep(0.3)
+    check_eq(len(up.messages()), before + 2, "messages at the upstream")
+    up.set_script([])
 
 
 @suite.case

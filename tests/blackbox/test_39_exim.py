@@ -953,6 +953,110 @@ def exim_replies_get_enhanced_codes(ctx):
                "Postern's tx line, rejected:\n" + pp.log_tail())
 
 
+# An Exim that sends: its smtp transport uses BDAT wherever CHUNKING is
+# offered (hosts_try_chunking defaults to *), so it is the real BDAT client
+# issue 4 asks for. One message, submitted with -odi (delivered in the
+# foreground) and -i (a lone dot is content), goes to Postern's port.
+CLIENT_CONFIGURE = r"""
+# written by test_39_exim.py (the sending Exim)
+exim_path = %(exim)s
+keep_environment =
+spool_directory = %(d)s/spool
+log_file_path = %(d)s/log/%%slog
+primary_hostname = sender.test.example
+qualify_domain = sender.test
+host_lookup =
+rfc1413_hosts =
+log_selector = +all
+
+begin routers
+
+via_postern:
+  driver = manualroute
+  domains = exim.test
+  route_list = * 127.0.0.1
+  self = send
+  transport = to_postern
+
+begin transports
+
+to_postern:
+  driver = smtp
+  port = %(port)d
+  allow_localhost
+  hosts_avoid_tls = *
+  hosts_try_chunking = *
+  helo_data = exim-client.example
+"""
+
+
+def exim_send(ctx, name, port, sender, rcpts, message):
+    """Submits message to a sending Exim whose transport goes to port;
+    returns that Exim's mainlog lines."""
+    d = ctx.mkdir("exim-client-" + name)
+    for sub in ("spool", "log"):
+        os.mkdir(os.path.join(d, sub))
+    conf = os.path.join(d, "configure")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(CLIENT_CONFIGURE % {"exim": EXIM, "d": d, "port": port})
+    for root, dirs, files in os.walk(d):
+        for p in [root] + [os.path.join(root, x) for x in files]:
+            os.chown(p, PW.pw_uid, PW.pw_gid)
+    r = subprocess.run([EXIM, "-C", conf, "-odi", "-i", "-f", sender] +
+                       list(rcpts), input=message, capture_output=True,
+                       timeout=30, cwd=d, preexec_fn=_drop_to(PW))
+    try:
+        with open(os.path.join(d, "log", "mainlog"), encoding="utf-8",
+                  errors="replace") as f:
+            log = f.read().splitlines()
+    except OSError:
+        log = []
+    check(r.returncode == 0, "the sending Exim (%s) exited %d: %s\n%s" % (
+        name, r.returncode, (r.stdout + r.stderr).decode("utf-8", "replace"),
+        "\n".join(log[-15:])))
+    return log
+
+
+@suite.case
+def exim_client_sends_bdat_through_postern(ctx):
+    # a body of dot lines, a lone dot, bare 8-bit-free long lines: ~150 KB
+    # (under main's 200K limit), so BDAT carries it in more than a segment
+    body = (b".\r\n..\r\n.leading dot\r\n" +
+            b"".join(b"line %06d " % i + b"x" * 60 + b"\r\n"
+                     for i in range(2000)) + b"last line\r\n")
+    for name, passthrough in (("main", True), ("nochunk", False)):
+        ex, pp = exim(ctx, name)
+        since = len(ex.lines())
+        sender = "client-%s@sender.test" % name
+        message = (b"Subject: exim39 from an Exim client (%s)\r\n"
+                   b"Message-ID: <client.%s.39@sender.test>\r\n\r\n"
+                   % (name.encode(), name.encode())) + body
+        log = exim_send(ctx, name, pp.port, sender,
+                        [rcpt("bob"), rcpt("carol")], message)
+        sent = [l for l in log if " => bob@exim.test " in l or
+                " => carol@exim.test " in l or " -> carol@exim.test " in l]
+        check(sent and all(" K " in l or l.endswith(" K") or " K C=" in l
+                           for l in sent),
+              "the sending Exim delivered with CHUNKING (K):\n" +
+              "\n".join(log[-10:]))
+        m = ex.wait(r"^.* (\S+) <= %s .*$" % re.escape(sender),
+                    since=since, what="the message from the Exim client")
+        qid = m.group(1)
+        f = accept_line_fields(m.group(0))
+        check_eq(f["for"], [rcpt("bob"), rcpt("carol")], "recipients")
+        check_eq(f["K"], passthrough, "%s: BDAT at the upstream Exim" % name)
+        cmds = [c_ for _, c_ in ex.cmds(since)]
+        check_eq(cmds[-1] == "DATA", not passthrough,
+                 "%s: BDAT bridged to DATA: %s" % (name, cmds))
+        for user in ("bob", "carol"):
+            data = ex.delivered(qid, user)
+            check(data.endswith(b"\r\n\r\n" + body),
+                  "%s: the body arrived intact at %s: ...%r" % (
+                      name, user, data[-200:]))
+            check(b"\r\nMessage-ID: <client.%s.39@sender.test>\r\n"
+                  % name.encode() in data, "the header arrived")
+
+
 @suite.case
 def exim_logs_clean_and_stopped(ctx):
     t0 = time.time()
