@@ -158,21 +158,23 @@ gw_shm_publish_name(char *dst, size_t cap, const char *name)
     __atomic_store_n(&dst[0], name[0], __ATOMIC_RELEASE);
 }
 
+/* Under the lock, as the writer: a reader never copies a list half old,
+ * half new (one uncontended lock per EHLO). */
 void
-gw_shm_caps_get(const struct gw_shm *shm, const char *name,
-                struct gw_caps *out)
+gw_shm_caps_get(struct gw_shm *shm, const char *name, struct gw_caps *out)
 {
     size_t i;
 
     memset(out, 0, sizeof(*out));
+    gw_shm_lock(shm);
     for (i = 0; i < GW_SHM_MAX_UPSTREAMS; i++) {
-        if (__atomic_load_n(&shm->caps[i].name[0], __ATOMIC_ACQUIRE) !=
-                '\0' &&
+        if (shm->caps[i].name[0] != '\0' &&
             strcmp(shm->caps[i].name, name) == 0) {
             *out = shm->caps[i].caps;
-            return;
+            break;
         }
     }
+    gw_shm_unlock(shm);
 }
 
 void
@@ -186,8 +188,6 @@ gw_shm_caps_set(struct gw_shm *shm, const char *name,
     gw_shm_lock(shm);
     for (i = 0; i < GW_SHM_MAX_UPSTREAMS; i++) {
         if (strcmp(shm->caps[i].name, name) == 0) {
-            /* readers may copy a mix of old and new for a moment: both
-             * are this upstream's, and the next probe settles it */
             shm->caps[i].caps = *caps;
             gw_shm_unlock(shm);
             return;
@@ -197,11 +197,9 @@ gw_shm_caps_set(struct gw_shm *shm, const char *name,
         }
     }
     if (free_slot < GW_SHM_MAX_UPSTREAMS) {
-        /* the caps first, the name last: a reader that finds the name
-         * finds the caps written */
         shm->caps[free_slot].caps = *caps;
-        gw_shm_publish_name(shm->caps[free_slot].name,
-                            sizeof(shm->caps[free_slot].name), name);
+        gw_strlcpy(shm->caps[free_slot].name, name,
+                   sizeof(shm->caps[free_slot].name));
     }
     gw_shm_unlock(shm);
 }

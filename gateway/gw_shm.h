@@ -85,8 +85,9 @@ void gw_shm_reset_worker(struct gw_shm *shm, size_t i);
 /* Sum of every worker's counters. */
 void gw_shm_sum(const struct gw_shm *shm, struct gw_counters *sum);
 
-/* The upstream block's last known capabilities (zero: not known). */
-void gw_shm_caps_get(const struct gw_shm *shm, const char *name,
+/* The upstream block's last known capabilities (zero: not known);
+ * reader and writer take the lock. */
+void gw_shm_caps_get(struct gw_shm *shm, const char *name,
                      struct gw_caps *out);
 void gw_shm_caps_set(struct gw_shm *shm, const char *name,
                      const struct gw_caps *caps);
