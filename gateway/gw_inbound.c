@@ -1403,7 +1403,10 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
  * change the length (bare LF -> CRLF), so the client's chunk sizes cannot
  * be reused. The piece is produced GW_IN_BDAT_HEADER bytes further on in
  * the upstream's output buffer (a view), then moved down behind its
- * header: one bounded buffer, no copy of the message.
+ * header: one bounded buffer, no copy of the message. The final piece of
+ * the LAST chunk waits, unflushed, until the end-of-data checks (header
+ * rules on a last field, the eom stage) have passed, then goes as
+ * "BDAT n LAST": no extra "BDAT 0 LAST" round.
  */
 static bool
 gw_in_piece_begin(struct gw_session *s, struct gw_buf *out,
@@ -1420,23 +1423,26 @@ gw_in_piece_begin(struct gw_session *s, struct gw_buf *out,
     return true;
 }
 
+/* Frames the view's bytes in out. A non-LAST piece's 250 is our own
+ * (internal); the caller expects the reply to a LAST one. */
 static void
 gw_in_piece_commit(struct gw_session *s, struct gw_buf *out,
-                   const struct gw_buf *view)
+                   const struct gw_buf *view, bool last)
 {
     char hdr[GW_IN_BDAT_HEADER];
     size_t m = gw_buf_len(view);
     int h;
 
-    if (m == 0 || s->tx->body.error != GW_BODY_OK) {
+    if ((m == 0 && !last) || s->tx->body.error != GW_BODY_OK) {
         return;
     }
-    h = snprintf(hdr, sizeof(hdr), "BDAT %zu\r\n", m);
+    h = snprintf(hdr, sizeof(hdr), last ? "BDAT %zu LAST\r\n" : "BDAT %zu\r\n",
+                 m);
     GW_ASSERT(h > 0 && (size_t)h <= GW_IN_BDAT_HEADER);
     memmove(out->last + h, view->start, m);
     memcpy(out->last, hdr, (size_t)h);
     out->last += (size_t)h + m;
-    if (gw_up_expect(s->up, GW_VERB_BDAT, false, true) != 0) {
+    if (!last && gw_up_expect(s->up, GW_VERB_BDAT, false, true) != 0) {
         gw_body_discard(&s->tx->body);
     }
 }
@@ -1460,7 +1466,13 @@ gw_in_chunk_feed(struct gw_session *s, const uint8_t *p, size_t len)
         return 0;
     }
     n = gw_body_feed_chunk(&tx->body, p, len, &view);
-    gw_in_piece_commit(s, out, &view);
+    if (tx->chunk_last && n == tx->chunk_left) {
+        /* gw_in_chunk_done frames it, before anything is flushed */
+        tx->last_piece = view;
+        tx->last_piece_held = true;
+        return n;
+    }
+    gw_in_piece_commit(s, out, &view, false);
     return n;
 }
 
@@ -1491,14 +1503,19 @@ gw_in_chunk_body(struct gw_session *s)
                    gw_in_body_error_name(tx->body.error));
             gw_up_close(s->up, false);
             s->up = NULL;
-        } else if (s->up != NULL) {
-            gw_up_flush(s->up);
         }
         if (tx->chunk_left > 0) {
+            if (s->up != NULL) {
+                gw_up_flush(s->up);
+            }
             return n > 0;
         }
     }
+    /* before any flush: a held last piece lies in the free output */
     gw_in_chunk_done(s);
+    if (s->up != NULL) {
+        gw_up_flush(s->up);
+    }
     return s->state != GW_IN_BDAT || n > 0;
 }
 
@@ -1509,7 +1526,9 @@ gw_in_chunk_done(struct gw_session *s)
     struct gw_tx *tx = s->tx;
     struct gw_buf *out;
     char text[64];
+    bool held = tx->last_piece_held;
 
+    tx->last_piece_held = false; /* framed below, or the message failed */
     if (tx->chunk_last) {
         gw_in_headers_finish(s);
     }
@@ -1526,27 +1545,26 @@ gw_in_chunk_done(struct gw_session *s)
         return;
     }
     out = gw_up_body_out(s->up);
-    if (out == NULL || gw_buf_space(out) < GW_IN_BDAT_HEADER + 16 ||
-        !gw_in_up_has_room(s)) {
+    /* a held piece was placed with room for its header and the filter's
+     * last bytes, when the upstream had room: it never waits here */
+    if (!held &&
+        (out == NULL || gw_buf_space(out) < GW_IN_BDAT_HEADER + 16 ||
+         !gw_in_up_has_room(s))) {
         return; /* wait for the upstream to drain */
     }
     if (gw_in_eom_policy(s)) {
         return;
     }
     if (tx->bdat_passthrough) {
-        struct gw_buf view;
+        struct gw_buf view = tx->last_piece;
 
-        /* a CR held by the filter still needs its own piece */
-        if (!gw_in_piece_begin(s, out, &view)) {
+        /* BDAT 0 LAST ends a message whose last chunk was empty (or
+         * all of it went before), carrying a CR the filter held, if any */
+        if (!held && !gw_in_piece_begin(s, out, &view)) {
             return;
         }
         gw_body_finish(&tx->body, &view);
-        gw_in_piece_commit(s, out, &view);
-        if (gw_buf_space(out) < 16) {
-            gw_in_body_failed(s);
-            return;
-        }
-        gw_buf_append(out, "BDAT 0 LAST\r\n", 13);
+        gw_in_piece_commit(s, out, &view, true);
     } else {
         gw_body_finish(&tx->body, out);
     }

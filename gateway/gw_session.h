@@ -63,6 +63,9 @@ struct gw_tx {
     bool bdat_passthrough;  /* upstream has CHUNKING: re-chunked BDAT */
     bool bdat_await_354;    /* bridging to DATA: waiting for the 354 */
     bool chunk_last;
+    bool last_piece_held;   /* the LAST chunk's final piece waits in
+                               last_piece for "BDAT n LAST" */
+    struct gw_buf last_piece; /* a view into the upstream's free output */
     uint64_t chunk_size;
     uint64_t chunk_left;
     uint64_t size_limit;    /* policy's set_limit message_size, 0: none */

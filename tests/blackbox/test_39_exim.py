@@ -28,8 +28,8 @@ What Exim (4.96, Debian 12) does that the scripted upstreams do not:
   gets `554 SMTP synchronization error` and the connection is dropped (the
   nopipe case shows it to a direct client first);
 - it answers the last BDAT with two lines (`250- N byte chunk, total T`,
-  `250 OK id=...`); Postern ends a relayed BDAT message with its own
-  `BDAT 0 LAST`, so the client reads "0 byte chunk" there;
+  `250 OK id=...`); Postern re-chunks a relayed BDAT message, so the
+  client reads the size of Postern's last piece there;
 - acl_smtp_predata does not run for BDAT (no `CMD BDAT` line);
 - a message with SMTPUTF8 has the protocol `utf8esmtp`;
 - it logs whether the client pipelined (` L` without `-` on the `<=`

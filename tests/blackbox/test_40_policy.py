@@ -216,6 +216,51 @@ def header_rule_refuses_before_delivery(ctx):
 
 
 @suite.case
+def end_of_data_rules_before_bdat_last(ctx):
+    """Towards a CHUNKING upstream the client's BDAT is relayed as BDAT,
+    and the last piece carries LAST: only after the header rules (also on
+    a last field the message ends in) and the eom rules have passed; a
+    refused message never gets its LAST upstream."""
+    main = Upstream(ctx, name="main-chunking",
+                    script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800, "
+                            "8BITMIME, CHUNKING"])
+    legacy = Upstream(ctx, name="legacy-2")
+    table = ctx.path("empty.cidr")
+    with open(table, "w") as f:
+        f.write("192.0.2.0/24 REJECT 554 5.7.1 Blocked\n")
+    cfg = POLICY % {"main": main.addr, "legacy": legacy.addr,
+                    "sub": free_port(), "table": table}
+    pp = Postern(ctx, config=cfg, name="postern-chunking")
+    deadline = time.time() + 10
+    while "event=upstream_probe " not in pp.log():
+        check(time.time() < deadline, "no probe:\n" + pp.log_tail())
+        time.sleep(0.02)
+    c = pp.client()
+    c.ehlo()
+    cases = (
+        # ends inside its header section: the field is judged at the end
+        (b"From: x@example.org\r\nSubject: Viagra", 550, "5.7.1"),
+        # 8-bit content, refused by the eom rule
+        (b"Subject: 8bit\r\n\r\ncaf\xc3\xa9\r\n", 554, "5.6.0"),
+        (b"Subject: fine\r\n\r\nplain\r\n", 250, None))
+    for msg, code, enh in cases:
+        c.cmd("MAIL FROM:<a@example.org>", 250)
+        c.cmd("RCPT TO:<b@example.net>", 250)
+        c.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
+        expect(c.reply(), code, enh, what="BDAT LAST of %r" % msg)
+    c.cmd("QUIT", 221)
+    msgs = main.wait_messages(1)
+    time.sleep(0.3)
+    msgs = main.messages()
+    check_eq([m["content"] for m in msgs],
+             [b"Subject: fine\r\n\r\nplain\r\n"], "delivered upstream")
+    cmds = [x for sess in main.sessions() for x in sess["commands"]]
+    lasts = [x for x in cmds if x.endswith(" LAST")]
+    check_eq(lasts, ["BDAT %d LAST" % len(cases[2][0])],
+             "the only LAST upstream: the clean message in one piece")
+
+
+@suite.case
 def config_errors_with_positions(ctx):
     bad = ctx.path("bad.yaml")
     with open(bad, "w") as f:
