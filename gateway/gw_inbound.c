@@ -356,6 +356,11 @@ gw_in_run(struct gw_session *s)
     int rc;
 
     while (!s->closing) {
+        if (s->up != NULL) {
+            /* one write for what this run relays (see gw_in_pump), also
+             * on an upstream session attached during the run */
+            gw_up_cork(s->up);
+        }
         if (s->tx != NULL && !s->tx->mail_sent && s->up != NULL &&
             gw_up_is_ready(s->up) && gw_in_up_has_room(s)) {
             gw_in_send_mail(s);
@@ -444,19 +449,16 @@ void
 gw_in_pump(struct gw_session *s)
 {
     struct gw_conn *c = &s->client;
-    struct gw_upstream *corked;
     bool out_full;
 
     do {
-        /* what one read of the client's group sends upstream leaves in
-         * one write; a route changed meanwhile was uncorked on close */
-        corked = s->up;
-        if (corked != NULL) {
-            gw_up_cork(corked);
-        }
+        /* What one read of the client's group sends upstream leaves in
+         * one write: gw_in_run corks the upstream, this flushes it. An
+         * upstream session left meanwhile was uncorked by gw_up_close or
+         * by the pool (gw_up_set_owner). */
         out_full = gw_in_run(s);
-        if (corked != NULL && corked == s->up) {
-            gw_up_uncork(corked);
+        if (s->up != NULL) {
+            gw_up_uncork(s->up);
         }
         if (s->closing) {
             return;

@@ -522,7 +522,8 @@ def swaks_through_postern(ctx):
 def idle_upstream_sessions_are_reused(ctx):
     """upstreams[].keep_idle: the next client's transaction goes over the
     upstream session the last one left idle (no connect, banner, EHLO)."""
-    up = Upstream(ctx, name="keep-idle")
+    up = Upstream(ctx, name="keep-idle",
+                  script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800"])
     pp = Postern(ctx, upstream=up.addr, name="postern-keep",
                  opts=["upstreams.0.keep_idle=2", "process.workers=1"])
     for i in range(3):
@@ -531,10 +532,23 @@ def idle_upstream_sessions_are_reused(ctx):
         expect(c.send_message(b"Subject: reuse %d\r\n\r\nx\r\n" % i), 250)
         c.cmd("QUIT", 221)
         c.close()
-    up.wait_messages(3)
+    # a pipelined group over a reused session leaves in one write too
+    c = pp.client()
+    c.ehlo()
+    c.send(b"MAIL FROM:<reuse@example.org>\r\nRCPT TO:<r@example.net>\r\n"
+           b"DATA\r\n")
+    check_eq([r.code for r in c.replies(3)], [250, 250, 354], "the group")
+    c.send(b"Subject: reuse 3\r\n\r\nx\r\n.\r\n")
+    expect(c.reply(), 250, what="end of data")
+    c.cmd("QUIT", 221)
+    up.wait_messages(4)
     sessions = up.mail_sessions()
     check_eq(len(sessions), 1, "upstream sessions that carried mail")
-    check_eq(len(sessions[0]["messages"]), 3, "messages on that session")
+    check_eq(len(sessions[0]["messages"]), 4, "messages on that session")
+    check(any(r.startswith("MAIL FROM:<reuse@example.org>\r\n"
+                           "RCPT TO:<r@example.net>\r\nDATA\r\n")
+              for r in sessions[0]["reads"]),
+          "the group in one write: %r" % sessions[0]["reads"][-6:])
 
 
 @suite.case
