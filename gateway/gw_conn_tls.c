@@ -309,6 +309,9 @@ gw_conn_tls_in(struct gw_conn *c)
     bool eof = false;
     int rc;
 
+    if (c->read_eof) {
+        return true; /* reported once; the peer may still read */
+    }
     for (;;) {
         if (!gw_buf_is_attached(&c->in) &&
             gw_buf_alloc(&c->in, c->buf_size) != 0) {

@@ -542,7 +542,9 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
         gw_session_reply(s, 250, "", s->cfg->hostname);
         return;
     }
-    gw_shm_caps_get(s->w->shm, s->cfg->upstreams[s->upstream_block].name,
+    /* the session's own route: a transaction that a rule moved elsewhere
+     * is over, and the next one starts from the default again */
+    gw_shm_caps_get(s->w->shm, s->cfg->upstreams[s->default_upstream].name,
                     &upcaps);
     in.ehlo = &s->cfg->ehlo;
     in.upstream = &upcaps;
@@ -556,7 +558,7 @@ gw_in_helo(struct gw_session *s, const struct gw_cmd *cmd)
     /* RFC 8689: only over TLS, and only when the next hop is reached
      * over verified TLS */
     in.requiretls = gw_conn_tls_active(&s->client) &&
-                    s->cfg->upstreams[s->upstream_block].tls ==
+                    s->cfg->upstreams[s->default_upstream].tls ==
                         GW_UP_TLS_VERIFY;
     gw_caps_offer(&s->offered, &in);
     n = gw_caps_format_ehlo(&s->offered, s->cfg->hostname, buf, sizeof(buf));

@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (AiosmtpdUpstream, Client, Postern, Suite,  # noqa: E402
+from lib import (AiosmtpdUpstream, Client, Postern, Suite, TestFailure,  # noqa: E402,E501
                  Upstream, check, check_eq, expect, free_port, test_certs)
 
 suite = Suite("test_30_tls")
@@ -567,6 +567,108 @@ def plaintext_held_in_the_engine_is_never_stranded(ctx):
     check_eq(codes[-1], b"250", "RSET last")
     t.close()
 
+
+
+def tls_bio_session(port):
+    """A STARTTLS session driven through memory BIOs, so the test decides
+    when the close_notify and the TCP FIN go: (socket, SSLObject, pump)
+    where pump() sends what the engine wrote and returns the plaintext
+    that has arrived so far ("" once the server closed)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    for line in (b"EHLO x\r\n", b"STARTTLS\r\n"):
+        while True:
+            r = f.readline()
+            if r[3:4] != b"-":
+                break
+        s.sendall(line)
+    while f.readline()[3:4] == b"-":
+        pass
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, out, server_hostname="mx1.example.test")
+
+    def flush():
+        data = out.read()
+        if data:
+            s.sendall(data)
+
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            flush()
+            data = s.recv(65536)
+            check(data != b"", "closed during the handshake")
+            inc.write(data)
+    flush()
+    return s, obj, inc, flush
+
+
+def tls_read_all(s, obj, inc, deadline=10.0):
+    """Plaintext until the server's close_notify or EOF."""
+    got = b""
+    end = time.time() + deadline
+    s.settimeout(1.0)
+    while time.time() < end:
+        try:
+            data = obj.read(65536)
+            if data:
+                got += data
+                continue
+            # b"": nothing decrypted yet (or the close_notify came)
+        except ssl.SSLWantReadError:
+            pass
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return got
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            inc.write_eof()
+            try:
+                got += obj.read(65536)
+            except (ssl.SSLError, ssl.SSLZeroReturnError):
+                pass
+            return got
+        inc.write(data)
+    raise TestFailure("the server neither answered nor closed: %r" % got)
+
+
+@suite.case
+def tls_half_close_is_answered(ctx):
+    """Over TLS too a client may stop sending once it has sent all (Exim
+    sends its close_notify, then a TCP FIN, right after a pipelined QUIT):
+    the message still goes and every reply comes back, encrypted."""
+    up, pp = start(ctx)
+    before = len(up.messages())
+    for how in ("fin", "close_notify"):
+        s, obj, inc, flush = tls_bio_session(pp.port)
+        body = b"Subject: tls half-close %s\r\n\r\nx\r\n" % how.encode()
+        obj.write(b"EHLO x\r\nMAIL FROM:<h@example.org>\r\n"
+                  b"RCPT TO:<r@example.net>\r\nBDAT %d LAST\r\n" % len(body)
+                  + body + b"QUIT\r\n")
+        flush()
+        if how == "close_notify":
+            try:
+                obj.unwrap()
+            except ssl.SSLWantReadError:
+                pass  # sent; the server's close_notify is not awaited
+            flush()
+        s.shutdown(socket.SHUT_WR)
+        got = tls_read_all(s, obj, inc)
+        s.close()
+        codes = [l[:3] for l in got.split(b"\r\n")
+                 if l[:3].isdigit() and l[3:4] == b" "]
+        check_eq(codes, [b"250", b"250", b"250", b"250", b"221"],
+                 "%s: the replies (EHLO, MAIL, RCPT, BDAT, QUIT): %r"
+                 % (how, got))
+    msgs = up.wait_messages(before + 2)
+    check_eq([m["content"] for m in msgs[before:]],
+             [b"Subject: tls half-close fin\r\n\r\nx\r\n",
+              b"Subject: tls half-close close_notify\r\n\r\nx\r\n"],
+             "both messages relayed")
 
 if __name__ == "__main__":
     suite.run()
