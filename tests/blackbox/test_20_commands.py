@@ -8,21 +8,37 @@ the upstream's side of the transcript is checked too.
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Postern, Suite, Upstream, check, check_eq, expect,  # noqa: E402
-                 expect_class)
+from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
+                 check_eq, expect, expect_class)
 
 suite = Suite("test_20_commands")
 S = {}
 
 
+def wait_probe(pp, timeout=20):
+    """Waits until the capability probe has learnt the upstream's EHLO
+    list (worker 0 logs it at info level)."""
+    deadline = time.time() + timeout
+    while "event=upstream_probe " not in pp.log():
+        if time.time() > deadline:
+            raise TestFailure("no capability probe in the log:\n" +
+                              pp.log_tail())
+        time.sleep(0.02)
+
+
 def shared(ctx):
+    # One worker, and its probe done before the first case: no probe can
+    # come later and read a script a case has set on the shared upstream.
     if "pp" not in S:
         S["up"] = Upstream(ctx)
         S["pp"] = Postern(ctx, upstream=S["up"].addr,
                           opts=["limits.message_size=10M",
-                                "limits.errors_per_session=1000"])
+                                "limits.errors_per_session=1000",
+                                "process.workers=1"])
+        wait_probe(S["pp"])
     S["up"].set_script([])
     return S["up"], S["pp"]
 
@@ -50,24 +66,40 @@ def greeting_220(ctx):
 
 @suite.case
 def ehlo_offers_the_right_keywords(ctx):
-    up, pp = shared(ctx)
-    # An upstream offering what postern must not pass through.
-    up.set_script(["EHLO_KEYWORDS SIZE 1000, PIPELINING, CHUNKING, STARTTLS, "
-                   "8BITMIME, XFOO bar, ETRN"])
+    # An upstream offering what postern must not pass through, with a
+    # SIZE below postern's own limit. Its own upstream and postern (one
+    # worker), and EHLO only once the probe has read this list: the
+    # offered list is then the one learnt from this script, never from
+    # another case's.
+    up = Upstream(ctx, name="upstream-keywords",
+                  script=["EHLO_KEYWORDS SIZE 1000, PIPELINING, CHUNKING, "
+                          "STARTTLS, 8BITMIME, XFOO bar, ETRN"])
+    pp = Postern(ctx, upstream=up.addr, name="postern-keywords",
+                 opts=["limits.message_size=10M", "process.workers=1"])
+    wait_probe(pp)
+    check("size=1000 " in pp.log(), "the probe read SIZE 1000:\n" +
+          pp.log_tail())
     c = pp.client()
     r = c.cmd("EHLO client.example", 250)
     check(r.multiline, "EHLO reply is not multi-line: %r" % r.raw)
     check(r.lines[0] != "" and " " not in r.lines[0].split(" ")[0],
           "first EHLO line should be the server's name: %r" % r.lines[0])
     kws = [l.upper() for l in r.lines[1:]]
-    # CHUNKING is Postern's own (bridged to DATA when the upstream lacks
-    # it); STARTTLS, vendor keywords and ETRN are never passed through.
-    for want in ("PIPELINING", "SIZE 10485760", "8BITMIME",
+    # SIZE is the smaller of limits.message_size (10485760) and the
+    # upstream's 1000 (RFC 1870). CHUNKING is Postern's own (bridged to
+    # DATA when the upstream lacks it); STARTTLS (not configured on this
+    # listener), vendor keywords and ETRN are never passed through.
+    for want in ("PIPELINING", "SIZE 1000", "8BITMIME",
                  "ENHANCEDSTATUSCODES", "CHUNKING"):
         check(want in kws, "EHLO lacks %r: %r" % (want, r.raw))
-    for bad in ("STARTTLS", "XFOO", "XFOO BAR", "ETRN"):
-        check(bad not in kws, "EHLO offers %r: %r" % (bad, r.raw))
+    sizes = [k for k in kws if k.split(" ")[0] == "SIZE"]
+    check_eq(sizes, ["SIZE 1000"], "SIZE lines offered")
+    for bad in ("STARTTLS", "XFOO", "ETRN"):
+        check(not any(k.split(" ")[0] == bad for k in kws),
+              "EHLO offers %r: %r" % (bad, r.raw))
     c.cmd("QUIT", 221)
+    pp.stop()
+    up.stop()
 
 
 @suite.case

@@ -10,6 +10,7 @@ file, JSON logs.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
-                 check_eq, expect, test_certs)
+                 check_eq, expect, is_listening, test_certs)
 
 suite = Suite("test_80_ops")
 
@@ -56,15 +57,37 @@ def workers_of(pid):
         return []
 
 
-def wait_workers(pp, n, timeout=10):
+def pid_alive(pid):
+    """True while pid exists and is not a zombie (an exited child that
+    its parent has not reaped yet stays in /proc and in `children`)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def live_workers_of(pid):
+    return [k for k in workers_of(pid) if pid_alive(k)]
+
+
+def wait_workers(pp, n, timeout=10, started=None, gone=()):
+    """Waits for n live workers, `started` (default n) worker_started
+    lines in the log, and none of the pids in `gone` alive."""
+    started = n if started is None else started
     deadline = time.time() + timeout
     while time.time() < deadline:
-        kids = workers_of(pp.proc.pid)
-        if len(kids) == n and pp.log().count("event=worker_started") >= n:
+        kids = live_workers_of(pp.proc.pid)
+        if (len(kids) == n and
+                pp.log().count("event=worker_started") >= started and
+                not any(pid_alive(g) for g in gone)):
             return kids
         time.sleep(0.05)
-    raise TestFailure("expected %d workers, have %s\n%s" %
-                      (n, workers_of(pp.proc.pid), pp.log_tail()))
+    raise TestFailure("expected %d workers (%d started, %s gone), have %s "
+                      "(%d started)\n%s" %
+                      (n, started, list(gone), workers_of(pp.proc.pid),
+                       pp.log().count("event=worker_started"),
+                       pp.log_tail()))
 
 
 def start(ctx, size="50M", grace="30s", script=()):
@@ -217,7 +240,9 @@ def worker_killed_under_load_is_restarted(ctx):
     for t in threads:
         t.join(30)
     check_no_false_250(up, results)
-    new = wait_workers(pp, 2, timeout=15)
+    # the killed one reaped (a zombie is still listed as a child) and its
+    # replacement started: a third worker_started line
+    new = wait_workers(pp, 2, timeout=15, started=3, gone=[kids[0]])
     check(kids[0] not in new and kids[1] in new,
           "worker restarted: %s -> %s" % (kids, new))
     check("event=worker_killed" in pp.log(), "the death is logged")
@@ -323,6 +348,7 @@ def reload_and_signal_via_pid_file_under_load(ctx):
 @suite.case
 def graceful_stop_lets_transactions_finish(ctx):
     up, pp, mport, pid_file = start(ctx, grace="10s")
+    kids = wait_workers(pp, 2)
     idle = pp.client()
     idle.ehlo()
     busy = pp.client()
@@ -334,8 +360,20 @@ def graceful_stop_lets_transactions_finish(ctx):
     os.kill(pp.proc.pid, signal.SIGTERM)
     expect(idle.reply(), 421, "4.3.2", what="idle session at stop")
     idle.expect_closed()
-    # new connections are refused
-    time.sleep(0.3)
+    # new connections are refused, once each worker has stopped (the
+    # master forwards TERM to both; each closes its listener as it logs
+    # event=stop) and no listener is left on the port
+    deadline = time.time() + 10
+    while True:
+        stopped = set(int(m) for m in re.findall(
+            r"postern\[(\d+)\]: \S+ event=stop mode=graceful ", pp.log()))
+        if stopped >= set(kids) and not is_listening(pp.port):
+            break
+        check(time.time() < deadline, "both workers (%s) stopped (%s) and "
+              "closed their listeners (listening: %s):\n%s"
+              % (kids, sorted(stopped), is_listening(pp.port),
+                 pp.log_tail()))
+        time.sleep(0.02)
     try:
         s = socket.create_connection(("127.0.0.1", pp.port), 2)
         got = s.recv(100)
