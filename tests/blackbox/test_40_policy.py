@@ -609,5 +609,47 @@ def local_refusal_never_overtakes_pending_replies(ctx):
     check_eq([r.code for r in c.replies(2)], [250, 530], "in order")
     c.cmd("QUIT", 221)
 
+@suite.case
+def ehlo_follows_the_session_route(ctx):
+    """EHLO offers what the session's own route supports (its SIZE here),
+    also after a transaction that a mail rule sent to another block."""
+    main = Upstream(ctx, name="main-ehlo",
+                    script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800"])
+    legacy = Upstream(ctx, name="legacy-ehlo",
+                      script=["EHLO_KEYWORDS SIZE 20000"])
+    table = ctx.path("ehlo.cidr")
+    with open(table, "w") as f:
+        f.write("192.0.2.0/24 REJECT 554 5.7.1 Blocked\n")
+    cfg = POLICY % {"main": main.addr, "legacy": legacy.addr,
+                    "sub": free_port(), "table": table}
+    pp = Postern(ctx, config=cfg, name="postern-ehlo")
+    c = pp.client()
+
+    def offered_size():
+        sizes = [int(l.split()[1]) for l in c.ehlo().lines[1:]
+                 if l.upper().startswith("SIZE ")]
+        check_eq(len(sizes), 1, "one SIZE keyword")
+        return sizes[0]
+
+    # both blocks probed before the first EHLO counts
+    deadline = time.time() + 10
+    while not (main.sessions() and legacy.sessions()):
+        check(time.time() < deadline, "both upstreams probed:\n" +
+              pp.log_tail())
+        time.sleep(0.02)
+    time.sleep(0.3)
+    first = offered_size()
+    check(first > 20000, "the main route's SIZE offered: %d" % first)
+    c.cmd("MAIL FROM:<old@legacy.example>", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: legacy\r\n\r\nx\r\n.\r\n")
+    expect(c.reply(), 250, what="the legacy-routed message")
+    check_eq(len(legacy.wait_messages(1)), 1, "delivered to legacy")
+    check_eq(offered_size(), first, "SIZE offered after the legacy "
+             "transaction")
+    c.cmd("QUIT", 221)
+
+
 if __name__ == "__main__":
     suite.run()
