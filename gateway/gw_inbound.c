@@ -1572,6 +1572,14 @@ gw_in_chunk_done(struct gw_session *s)
     } else {
         gw_body_finish(&tx->body, out);
     }
+    if (tx->body.error != GW_BODY_OK) {
+        /* the finish found the held CR bare (bare_newlines: reject):
+         * nothing ended the message upstream; abort it */
+        gw_up_close(s->up, false);
+        s->up = NULL;
+        gw_in_body_failed(s);
+        return;
+    }
     if (gw_up_expect(s->up, GW_VERB_BDAT, true, false) != 0) {
         gw_in_body_failed(s);
         return;

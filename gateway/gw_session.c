@@ -820,6 +820,11 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
             gw_in_header_policy_start(s);
             gw_session_add_received(s, false);
             gw_in_enter(s, GW_IN_DATA);
+        } else if (tx != NULL) {
+            /* a refused DATA started no body: a BDAT after it is the
+             * first chunk, set up as such (else its bytes would go to the
+             * upstream as commands) */
+            tx->body_kind = GW_TX_BODY_NONE;
         }
         break;
     default:

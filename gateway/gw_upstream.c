@@ -854,7 +854,10 @@ gw_up_send(struct gw_upstream *u, enum gw_verb verb, bool internal,
 {
     int rc;
 
-    if (u->state != GW_UP_READY || u->fifo_count >= gw_up_window(u)) {
+    /* inside an open DATA stream a command line would be message content
+     * (a RSET between bridged BDAT chunks, say): the caller must close */
+    if (u->state != GW_UP_READY || u->in_body ||
+        u->fifo_count >= gw_up_window(u)) {
         return GW_E_LIMIT;
     }
     /* a relayed SASL exchange carries the client's credentials */

@@ -144,6 +144,94 @@ def binarymime_passes_bytes_untouched(ctx):
 
 
 @suite.case
+def bdat_after_a_refused_data_is_a_first_chunk(ctx):
+    """An upstream may refuse DATA after accepting recipients (Postfix's
+    smtpd_data_restrictions). A BDAT after that is the message's first
+    chunk: set up as such (bridged or passed through), never its bytes
+    sent to the upstream as commands. Found by fuzz_session: the chunk
+    went raw into the command stream, and a RSET/MAIL/RCPT/DATA in it
+    made a message that no policy or Received header saw."""
+    smuggle = (b"RSET\r\nMAIL FROM:<spoof@attacker.example>\r\n"
+               b"RCPT TO:<victim@elsewhere.example>\r\nDATA\r\n"
+               b"Subject: smuggled\r\n\r\nhello\r\n.\r\n")
+    for name, keywords in (("legacy", "SIZE 52428800"),
+                           ("modern", "PIPELINING, SIZE 52428800, CHUNKING")):
+        up, pp = start(ctx, ["EHLO_KEYWORDS " + keywords,
+                             "REPLY DATA 554 5.7.1 No DATA for you"])
+        c = pp.client()
+        envelope(c)
+        expect(c.cmd("DATA"), 554, "5.7.1", what=name + ": DATA refused")
+        r = bdat(c, smuggle, last=True)
+        c.cmd("QUIT", 221)
+        # the upstream's record is complete once its sessions have ended
+        deadline = time.time() + 5
+        while (any(sess["closed_by"] is None for sess in up.sessions()) and
+               time.time() < deadline):
+            time.sleep(0.02)
+        cmds = [x for sess in up.sessions() for x in sess["commands"]]
+        check(not any("spoof@" in x or "victim@" in x for x in cmds),
+              "%s: chunk bytes reached the upstream as commands: %s"
+              % (name, cmds))
+        msgs = up.messages()
+        if name == "legacy":
+            # bridged: the BDAT became a DATA, which is refused again
+            expect(r, 554, "5.7.1", what="legacy: the BDAT's reply")
+            check_eq(msgs, [], "legacy: nothing delivered")
+        else:
+            # passed through as BDAT: the message is the chunk, as content
+            expect(r, 250, what="modern: the BDAT's reply")
+            check_eq([m["content"] for m in msgs], [smuggle],
+                     "modern: the chunk is one message's content")
+
+
+@suite.case
+def bdat_ending_in_a_bare_cr_is_refused_at_once(ctx):
+    """body.bare_newlines: reject, and the last chunk ends in a CR: only
+    the end of the message shows that CR bare. The client gets 550 5.6.0
+    at once and the upstream no message, passed through or bridged.
+    Found by fuzz_session: the session waited for a reply to an end of
+    data it never sent (minutes, then 451)."""
+    for script in (MODERN, ()):
+        up, pp = start(ctx, script, opts=["body.bare_newlines=reject"])
+        c = pp.client()
+        envelope(c)
+        t0 = time.time()
+        r = bdat(c, b"Subject: cr\r\n\r\nends in a bare CR\r", last=True)
+        expect(r, 550, "5.6.0", what="the BDAT LAST (%s)" % (
+            "modern" if script else "legacy"))
+        check(time.time() - t0 < 3, "answered at once")
+        c.cmd("QUIT", 221)
+        time.sleep(0.2)
+        check_eq(up.messages(), [], "nothing delivered")
+
+
+@suite.case
+def rset_between_bridged_chunks_aborts_the_data(ctx):
+    """Bridged to DATA, the upstream is inside the message between the
+    client's chunks: a RSET there cannot be relayed (it would be content)
+    and the upstream session is dropped instead, at once. Found by
+    fuzz_session: it went out as content and the session waited minutes
+    for its reply."""
+    up, pp = start(ctx)
+    c = pp.client()
+    envelope(c)
+    expect(bdat(c, b"Subject: x\r\n\r\nabc"), 250, "2.0.0")
+    t0 = time.time()
+    c.cmd("RSET", 250)
+    check(time.time() - t0 < 3, "RSET answered at once")
+    c.cmd("MAIL FROM:<a@example.org>", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    expect(bdat(c, b"Subject: y\r\n\r\nafter\r\n", last=True), 250)
+    c.cmd("QUIT", 221)
+    msgs = up.wait_messages(1)
+    check_eq([m["content"] for m in msgs],
+             [b"Subject: y\r\n\r\nafter\r\n"], "only the second message")
+    raw = "".join(r for sess in up.sessions() for r in sess["reads"])
+    check("abcRSET" not in raw and "abc\r\nRSET" not in raw,
+          "RSET never sent as content")
+
+
+@suite.case
 def bdat_sequence_errors_skip_chunk_bytes(ctx):
     up, pp = start(ctx)
     c = pp.client()
