@@ -82,16 +82,26 @@ gw_sim_write(uv_stream_t *s, const char *text)
 
 /* A listening loopback socket on an ephemeral port, opened before the
  * worker starts so that every upstream can point at it from the start. */
+/* 127.0.0.1, port 0: the kernel picks a free one at bind. */
+static void
+gw_sim_loopback_any(struct gw_sockaddr *addr)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&addr->ss;
+
+    memset(addr, 0, sizeof(*addr));
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr->len = sizeof(*sin);
+    gw_strlcpy(addr->text, "127.0.0.1:0", sizeof(addr->text));
+}
+
 static int
 gw_mock_listen(struct gw_sockaddr *addr)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)&addr->ss;
     int fd;
 
-    memset(addr, 0, sizeof(*addr));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr->len = sizeof(*sin);
+    gw_sim_loopback_any(addr);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -1;
@@ -468,7 +478,6 @@ gw_simulate_run(struct gw_config *cfg, const char *client,
     struct gw_sockaddr mock_addr;
     struct sockaddr_storage ss;
     struct gw_shm *shm;
-    char why[128];
     int len = (int)sizeof(ss);
     int mock_fd;
     size_t i;
@@ -493,8 +502,9 @@ gw_simulate_run(struct gw_config *cfg, const char *client,
         return 2;
     }
     cfg->nlisteners = 1;
-    gw_config_parse_addr("127.0.0.1:0", &cfg->listeners[0].addr, why,
-                         sizeof(why));
+    /* not the configured address: a running postern may hold it (the
+     * config parser refuses port 0, hence no gw_config_parse_addr) */
+    gw_sim_loopback_any(&cfg->listeners[0].addr);
     cfg->process.master = false;
     cfg->process.run_as_root = true;
     cfg->process.user[0] = '\0';
@@ -565,9 +575,10 @@ gw_simulate_run(struct gw_config *cfg, const char *client,
         gw_worker_stop(&w, true);
     }
     gw_config_unref(cfg); /* the worker holds its own reference */
-    rc = gw_worker_run(&w);
+    /* a start that failed stays failed, however the loop then ends */
+    rc = gw_worker_run(&w) != 0 || rc != 0;
     gw_shm_destroy(shm);
     gw_free(sim.input);
     fflush(out);
-    return rc == 0 ? 0 : 1;
+    return rc;
 }

@@ -4,6 +4,7 @@ code and policy against the built-in mock upstream; the transcript names
 the rule behind each reply."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -80,10 +81,10 @@ QUIT
 """
 
 
-def simulate(ctx, dialogue, *extra):
+def simulate(ctx, dialogue, *extra, config=CONFIG):
     cfg = ctx.path("simulate.yaml")
     with open(cfg, "w") as f:
-        f.write(CONFIG)
+        f.write(config)
     p = subprocess.run([ctx.postern_bin, "-c", cfg, "--simulate"] +
                        list(extra), input=dialogue.encode(),
                        capture_output=True, timeout=30)
@@ -207,6 +208,27 @@ def simulate_listener(ctx):
     rc, _, err = simulate(ctx, "", "--listener", "nope")
     check_eq(rc, 2, "exit status for an unknown listener")
     check("no such listener" in err, "stderr: %r" % err)
+
+
+@suite.case
+def simulate_beside_a_running_instance(ctx):
+    """An administrator simulates on the machine where postern runs: the
+    configured listener's address is taken, and the simulation must not
+    need it (it listens on a free loopback port of its own)."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        config = CONFIG.replace('"127.0.0.1:1"', '"127.0.0.1:%d"' % port, 1)
+        check(config != CONFIG, "the listener address replaced")
+        rc, out, err = simulate(ctx, "EHLO a.example\nMAIL FROM:<a@example.org>"
+                                "\nQUIT\n", config=config)
+        check_eq(rc, 0, "exit status (stderr %r)" % err)
+        check_eq(lines_after(out, "C: MAIL FROM:<a@example.org>")[1],
+                 "S: 250 2.0.0 Ok", "MAIL simulated")
+    finally:
+        busy.close()
 
 
 @suite.case
