@@ -33,6 +33,7 @@ enum gw_body_error {
     GW_BODY_E_DISCARD,   /* caller aborted (upstream lost); drop the rest */
     GW_BODY_E_8BIT,      /* 8-bit octet for a 7-bit upstream: 554 5.6.3 */
     GW_BODY_E_POLICY,    /* a header rule refused the message */
+    GW_BODY_E_REFUSED,   /* the upstream refused a re-chunked piece */
 };
 
 /* What the upstream gets: DATA (dot-stuffed, ".\r\n" terminator) or the

@@ -148,6 +148,8 @@ gw_in_body_error_name(enum gw_body_error e)
         return "8bit";
     case GW_BODY_E_POLICY:
         return "policy";
+    case GW_BODY_E_REFUSED:
+        return "upstream_refused";
     default:
         return "discard";
     }
@@ -1241,7 +1243,8 @@ gw_in_body_failed(struct gw_session *s)
                          "Upstream cannot accept 8-bit content");
         gw_session_tx_end(s, "rejected", NULL, 554);
         return;
-    case GW_BODY_E_POLICY: {
+    case GW_BODY_E_POLICY:
+    case GW_BODY_E_REFUSED: {
         int code = s->tx->refuse_code != 0 ? s->tx->refuse_code : 550;
 
         if (code == 421) {
@@ -1351,6 +1354,20 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
     }
     if (tx->rcpt_ok == 0) {
         gw_in_bdat_refuse(s, size, 554, "5.5.1", "No valid recipients");
+        return;
+    }
+    if (tx->body.error == GW_BODY_E_REFUSED) {
+        /* the upstream refused a piece of an earlier chunk: this one is
+         * read and dropped, with that refusal, and the transaction ends */
+        int code = tx->refuse_code;
+        char enh[sizeof(tx->refuse_enh)];
+        char text[sizeof(tx->refuse_text)];
+
+        gw_strlcpy(enh, tx->refuse_enh, sizeof(enh));
+        gw_strlcpy(text, tx->refuse_text, sizeof(text));
+        gw_session_tx_end(s, code / 100 == 4 ? "tempfail" : "rejected", NULL,
+                          code);
+        gw_in_bdat_refuse(s, size, code, enh, text);
         return;
     }
     if (s->up == NULL) {
@@ -1585,6 +1602,42 @@ gw_in_chunk_done(struct gw_session *s)
         return;
     }
     gw_in_enter(s, GW_IN_EOM);
+}
+
+void
+gw_in_piece_refused(struct gw_session *s, const struct gw_reply *r)
+{
+    struct gw_tx *tx = s->tx;
+    const char *enh = r->enhanced[0] != '\0'
+                          ? r->enhanced
+                          : gw_enhanced_for(GW_VERB_BDAT, false, r->code);
+    const char *nl = memchr(r->text, '\n', r->text_len);
+    size_t len = nl != NULL ? (size_t)(nl - r->text) : r->text_len;
+
+    if (s->state == GW_IN_EOM) {
+        return; /* the LAST is out: its own reply ends the transaction */
+    }
+    gw_log(GW_LOG_INFO, s->sid, "event=upstream_abort reason=upstream_refused "
+           "code=%d", r->code);
+    if (s->up != NULL) {
+        gw_up_close(s->up, false); /* no more pieces, no LAST */
+        s->up = NULL;
+    }
+    if (tx == NULL || tx->body_kind != GW_TX_BODY_BDAT ||
+        tx->body.error != GW_BODY_OK) {
+        gw_in_pump(s);
+        return;
+    }
+    /* answered at the client's current (or next) chunk */
+    tx->refuse_code = r->code;
+    gw_strlcpy(tx->refuse_enh, enh, sizeof(tx->refuse_enh));
+    if (len >= sizeof(tx->refuse_text)) {
+        len = sizeof(tx->refuse_text) - 1;
+    }
+    memcpy(tx->refuse_text, r->text, len);
+    tx->refuse_text[len] = '\0';
+    tx->body.error = GW_BODY_E_REFUSED;
+    gw_in_pump(s);
 }
 
 void

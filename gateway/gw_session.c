@@ -774,6 +774,11 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
         gw_in_pump(s);
         return;
     }
+    if (verb == GW_VERB_BDAT) {
+        /* only a refused piece of a re-chunked BDAT comes here */
+        gw_in_piece_refused(s, r);
+        return;
+    }
     if (verb == GW_VERB_AUTH) {
         gw_auth_upstream_reply(s, r);
         return;

@@ -161,6 +161,9 @@ void gw_in_enter(struct gw_session *s, enum gw_in_state st);
 /* The upstream refused the DATA that bridges the client's BDAT: relay its
  * reply as the BDAT's, drop the chunk's bytes, end the transaction. */
 void gw_in_bdat_refused(struct gw_session *s, const struct gw_reply *r);
+/* The upstream refused a piece of a re-chunked BDAT: the transaction has
+ * failed there (RFC 3030 2). Its reply is kept for the client's chunk. */
+void gw_in_piece_refused(struct gw_session *s, const struct gw_reply *r);
 /* The re-routed MAIL's reply (tx->held_rcpt set): a 2xx sends the held
  * RCPT; anything else answers it with r. */
 void gw_in_rerouted_mail(struct gw_session *s, const struct gw_reply *r);

@@ -730,6 +730,13 @@ gw_up_on_tx_reply(struct gw_upstream *u, const struct gw_reply *r)
         u->in_tx = false;
     }
     gw_up_arm_timer(u);
+    if (e.internal && e.verb == GW_VERB_BDAT && r->code / 100 != 2 &&
+        u->owner != NULL) {
+        /* a piece of a re-chunked BDAT: RFC 3030 2 makes the transaction
+         * failed, so the owner must stop sending (it is told as a reply) */
+        u->ops->on_reply(u, u->owner, e.verb, false, r); /* may close u */
+        return;
+    }
     if (e.internal) {
         if (r->code / 100 != 2 && e.verb == GW_VERB_RSET) {
             gw_up_fail(u, GW_UP_FAIL_PROTOCOL, "RSET refused");

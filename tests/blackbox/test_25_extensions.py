@@ -185,6 +185,40 @@ def bdat_after_a_refused_data_is_a_first_chunk(ctx):
 
 
 @suite.case
+def refused_bdat_piece_ends_the_transaction(ctx):
+    """A CHUNKING upstream that refuses one of the pieces Postern re-chunks
+    a client's BDAT into has failed the transaction (RFC 3030 2): no more
+    pieces and no LAST may follow. Postern drops that upstream session and
+    gives the client the upstream's refusal for its chunk, or for its next
+    one if the first was already answered; nothing is delivered."""
+    up, pp = start(ctx, MODERN + ["REPLY CHUNK 552 5.3.4 Chunk refused here"])
+    c = pp.client()
+    envelope(c)
+    r1 = bdat(c, b"Subject: big\r\n\r\n" + b"x" * 70000)
+    # the chunk is answered once it is in the stream; the upstream's
+    # refusal of its first piece comes meanwhile (a LAST sent before it
+    # arrived would get the upstream's own reply instead)
+    time.sleep(0.5)
+    r2 = bdat(c, b"the end\r\n", last=True)
+    codes = (r1.code, r2.code)
+    check(codes in ((552, 503), (250, 552)),
+          "the replies to the two chunks: %r %r" % (r1.raw, r2.raw))
+    refusal = r1 if r1.code == 552 else r2
+    expect(refusal, 552, "5.3.4", "Chunk refused here", "the refusal")
+    c.cmd("QUIT", 221)
+    deadline = time.time() + 5
+    while (any(sess["closed_by"] is None for sess in up.sessions()) and
+           time.time() < deadline):
+        time.sleep(0.02)
+    check_eq(up.messages(), [], "nothing delivered")
+    # pieces already on their way when the refusal came are fine; the
+    # client's second chunk, sent after it, never reaches the upstream
+    cmds = [x for sess in up.sessions() for x in sess["commands"]]
+    check(not any(x.upper().endswith(" LAST") for x in cmds),
+          "a LAST after the refusal: %s" % cmds)
+
+
+@suite.case
 def bdat_ending_in_a_bare_cr_is_refused_at_once(ctx):
     """body.bare_newlines: reject, and the last chunk ends in a CR: only
     the end of the message shows that CR bare. The client gets 550 5.6.0

@@ -18,8 +18,10 @@ after dot-unstuffing, without the terminating ".\\r\\n") and
 DIR/msg-N-K.raw (the DATA bytes as sent on the wire, terminator included).
 
 Directives ('#' starts a comment line; STAGE is one of GREETING EHLO HELO
-MAIL RCPT DATA EOM RSET NOOP VRFY QUIT UNKNOWN; reply texts take the
-escapes \\r \\n \\t \\\\ \\xHH, and a reply with no CRLF gets one):
+MAIL RCPT DATA EOM RSET NOOP VRFY QUIT UNKNOWN CHUNK; reply texts take the
+escapes \\r \\n \\t \\\\ \\xHH, and a reply with no CRLF gets one; CHUNK is
+a BDAT chunk without LAST: once one is refused, the transaction has
+failed, and later chunks get 554 5.5.1 until RSET or MAIL):
 
     HOSTNAME name                 name in the greeting and EHLO reply
     EHLO_KEYWORDS kw, kw arg, ... what EHLO offers (comma-separated; empty
@@ -67,7 +69,7 @@ import sys
 import time
 
 STAGES = ("GREETING", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "EOM", "RSET",
-          "NOOP", "VRFY", "QUIT", "UNKNOWN")
+          "NOOP", "VRFY", "QUIT", "UNKNOWN", "CHUNK")
 
 DEFAULT_REPLIES = {
     "GREETING": "220 {host} ESMTP legacy test upstream",
@@ -282,6 +284,7 @@ class Session:
         self.mail_from = None
         self.rcpts = []
         self.chunks = None
+        self.chunk_failed = False
         self.nmsg = 0
         self.save()
 
@@ -458,6 +461,7 @@ class Session:
         self.mail_from = None
         self.rcpts = []
         self.chunks = None
+        self.chunk_failed = False
 
     async def read_exact(self, n):
         """n bytes after the command line (BDAT chunk data), or None."""
@@ -485,12 +489,21 @@ class Session:
         if self.mail_from is None or not self.rcpts:
             await self.reply("-", "503 5.5.1 need MAIL and RCPT")
             return
+        if self.chunk_failed:
+            # RFC 3030 2: a refused chunk failed the transaction
+            await self.reply("-", "554 5.5.1 Transaction failed")
+            if last:
+                self.reset()
+            return
         if self.chunks is None:
             self.chunks = bytearray()
             self.info["data_started"] += 1
         self.chunks += data
         if not last:
-            await self.reply("-", "250 2.0.0 %d octets received" % size)
+            r = await self.reply("CHUNK", "250 2.0.0 %d octets received" %
+                                 size)
+            if self.code_of(r) != 250:
+                self.chunk_failed = True
             return
         content = bytes(self.chunks)
         self.nmsg += 1
