@@ -215,22 +215,28 @@ def header_rule_refuses_before_delivery(ctx):
     check('rule="spam-subject"' in pp.log(), "rule logged")
 
 
+def own_policy_postern(ctx, name, main_script, legacy_script):
+    """POLICY in a Postern of its own, in front of two new upstreams with
+    these scripts: (main, legacy, pp)."""
+    main = Upstream(ctx, name="main-" + name, script=main_script)
+    legacy = Upstream(ctx, name="legacy-" + name, script=legacy_script)
+    table = ctx.path(name + ".cidr")
+    with open(table, "w") as f:
+        f.write("192.0.2.0/24 REJECT 554 5.7.1 Blocked\n")
+    cfg = POLICY % {"main": main.addr, "legacy": legacy.addr,
+                    "sub": free_port(), "table": table}
+    return main, legacy, Postern(ctx, config=cfg, name="postern-" + name)
+
+
 @suite.case
 def end_of_data_rules_before_bdat_last(ctx):
     """Towards a CHUNKING upstream the client's BDAT is relayed as BDAT,
     and the last piece carries LAST: only after the header rules (also on
     a last field the message ends in) and the eom rules have passed; a
     refused message never gets its LAST upstream."""
-    main = Upstream(ctx, name="main-chunking",
-                    script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800, "
-                            "8BITMIME, CHUNKING"])
-    legacy = Upstream(ctx, name="legacy-2")
-    table = ctx.path("empty.cidr")
-    with open(table, "w") as f:
-        f.write("192.0.2.0/24 REJECT 554 5.7.1 Blocked\n")
-    cfg = POLICY % {"main": main.addr, "legacy": legacy.addr,
-                    "sub": free_port(), "table": table}
-    pp = Postern(ctx, config=cfg, name="postern-chunking")
+    main, legacy, pp = own_policy_postern(
+        ctx, "chunking", ["EHLO_KEYWORDS PIPELINING, SIZE 52428800, "
+                          "8BITMIME, CHUNKING"], [])
     deadline = time.time() + 10
     while "event=upstream_probe " not in pp.log():
         check(time.time() < deadline, "no probe:\n" + pp.log_tail())
@@ -613,16 +619,9 @@ def local_refusal_never_overtakes_pending_replies(ctx):
 def ehlo_follows_the_session_route(ctx):
     """EHLO offers what the session's own route supports (its SIZE here),
     also after a transaction that a mail rule sent to another block."""
-    main = Upstream(ctx, name="main-ehlo",
-                    script=["EHLO_KEYWORDS PIPELINING, SIZE 52428800"])
-    legacy = Upstream(ctx, name="legacy-ehlo",
-                      script=["EHLO_KEYWORDS SIZE 20000"])
-    table = ctx.path("ehlo.cidr")
-    with open(table, "w") as f:
-        f.write("192.0.2.0/24 REJECT 554 5.7.1 Blocked\n")
-    cfg = POLICY % {"main": main.addr, "legacy": legacy.addr,
-                    "sub": free_port(), "table": table}
-    pp = Postern(ctx, config=cfg, name="postern-ehlo")
+    main, legacy, pp = own_policy_postern(
+        ctx, "ehlo", ["EHLO_KEYWORDS PIPELINING, SIZE 52428800"],
+        ["EHLO_KEYWORDS SIZE 20000"])
     c = pp.client()
 
     def offered_size():
