@@ -24,9 +24,18 @@
  *             replies only with 2K of client output room per reply that may
  *             come back, plus two (GW_IN_REPLY_RESERVE); at 16K the window
  *             of 4 (limits.pipeline_depth) is used.
- *   bit 7     unused
+ *   bit 7     policy and routing: the config is a file with three upstream
+ *             blocks, "one" (the session's route; modern, or legacy with
+ *             bit 0), "two" (the other flavour) and "three" (as "one"),
+ *             each its own mock, and the rules of fz_policy_yaml: a sender
+ *             domain routed to two, recipient domains routed to one, two
+ *             and three (routing by recipient: re-routes, 452 4.5.3, at
+ *             most 3 routes), a recipient refused, a recipient that needs
+ *             TLS (451 4.7.5: the mocks have none), limits and headers
+ *             added, header rules (Subject regex, a tempfail), eom rules
+ *             (saw_8bit, message_size)
  * Each set-up is one worker (its config, loop, shared memory and mock
- * upstream), made at its first input and kept for the run. The mock offers
+ * upstreams), made at its first input and kept for the run. The mock offers
  * SIZE 2048, so a few KB of input exceed it.
  *
  * Checked, besides ASan, UBSan and leaks:
@@ -48,7 +57,9 @@
  *     or LF, and a '.' at a line start is either stuffed or the
  *     terminator; BDAT content (unless BINARYMIME) has no bare CR or LF;
  *     every message starts with Postern's Received header (content that
- *     does not was let through from the client some other way).
+ *     does not was let through from the client some other way);
+ *   - with the policy (bit 7), no message with an octet above 127 ends
+ *     at an upstream: the eom rule on saw_8bit refuses every one.
  * The mock answers as a real server would, and the client's words steer
  * it: a sender with "reject" in its line gets 550; with "nodata", its DATA
  * and every BDAT chunk get 554; with "sloppy", DATA gets 354 even with no
@@ -58,6 +69,8 @@
  * DATA without a valid recipient gets 554. A message whose content holds
  * REJECT or DEFER gets 554 or 451 at its end; DROP in the content closes
  * the connection there. "multi" in a MAIL or RCPT gets a multi-line 250.
+ * "refuseN" in a MAIL (N from 1 to 3) gets 550 at upstream block N only,
+ * so that a new route can refuse a sender its old one took.
  *
  * POSTERN_FUZZ_LOG=debug (or any log.level) shows the gateway's log;
  * with trace, the octets each leg carries as well, to reproduce a find
@@ -96,8 +109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_VAR_LEGACY 1u
 #define FZ_VAR_STRICT 2u
 #define FZ_VAR_SMALL 4u
-#define FZ_VARIANTS 8
+#define FZ_VAR_POLICY 8u
+#define FZ_VARIANTS 16
 #define FZ_FLAG_SMALL 0x40u
+#define FZ_FLAG_POLICY 0x80u
 #define FZ_FLAG_ABRUPT 4u
 #define FZ_MAX_CUTS 7
 #define FZ_MAX_PIECES (FZ_MAX_CUTS + 1)
@@ -110,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_OUT_MAX 4096
 #define FZ_READ_MAX 65536
 #define FZ_MAX_OVERRIDES 24
+#define FZ_MAX_BLOCKS 3 /* upstream blocks, each with its own mock */
 
 /* ---- the mock upstream ------------------------------------------------ */
 
@@ -142,10 +158,22 @@ enum fz_dot_state {
 
 struct fz_env;
 
+/* One mock upstream: a listener for one upstream block. */
+struct fz_mock {
+    uv_tcp_t tcp;
+    struct fz_env *e;
+    unsigned block;   /* 1, 2, 3: its block's place in the config */
+    bool legacy;      /* SIZE only, no enhanced codes */
+    int fd;           /* bound before the config is made */
+    char addr[64];    /* "127.0.0.1:port" */
+};
+
 struct fz_mock_conn {
     uv_tcp_t tcp;
     uv_shutdown_t shut;
     struct fz_env *e;
+    unsigned block;
+    bool legacy;
     enum fz_mock_state state;
     uint8_t line[FZ_LINE_MAX + 1];
     size_t line_len;
@@ -163,6 +191,7 @@ struct fz_mock_conn {
     size_t head_len;
     size_t needle_at[FZ_NEEDLES]; /* how much of each the content matched */
     bool saw[FZ_NEEDLES];
+    bool eightbit; /* an octet above 127 in the content */
     bool drop;            /* close without a word once this read is done */
     char out[FZ_OUT_MAX]; /* replies to one read, written at once */
     size_t out_len;
@@ -182,12 +211,13 @@ struct fz_env {
     unsigned variant;
     const char *overrides[FZ_MAX_OVERRIDES];
     size_t noverrides;
-    char upstream_addr[64];
     char name_override[64];
     char log_override[64];
+    char config_path[64]; /* the policy set-up's config file */
     struct sockaddr_storage listen_ss;
-    uv_tcp_t mock;     /* the mock's listener */
-    size_t mock_conns; /* its live connections */
+    struct fz_mock mock[FZ_MAX_BLOCKS]; /* the mocks' listeners */
+    size_t nmocks;
+    size_t mock_conns; /* their live connections */
     char mock_rbuf[FZ_READ_MAX];
     uv_timer_t deadline;
     uv_idle_t feeder; /* writes the client's pieces, one per turn */
@@ -278,7 +308,7 @@ fz_trace_bytes(const char *who, const void *p, size_t n)
 static bool
 fz_legacy(const struct fz_mock_conn *m)
 {
-    return (m->e->variant & FZ_VAR_LEGACY) != 0;
+    return m->legacy;
 }
 
 static void
@@ -396,6 +426,7 @@ fz_mock_tx_reset(struct fz_mock_conn *m)
     m->head_len = 0;
     memset(m->needle_at, 0, sizeof(m->needle_at));
     memset(m->saw, 0, sizeof(m->saw));
+    m->eightbit = false;
 }
 
 /* Does the verb (4 letters) start line l? */
@@ -477,6 +508,7 @@ fz_mock_mail(struct fz_mock_conn *m, const char *l)
                                          "RET",  "ENVID", NULL};
     static const char *const legacy[] = {"SIZE", NULL};
     const char *params = fz_mock_path(m, l, "MAIL FROM:<", modern, legacy);
+    char refuse[8];
 
     if (m->mail) {
         /* the gateway ended a transaction here without ending it there:
@@ -484,7 +516,8 @@ fz_mock_mail(struct fz_mock_conn *m, const char *l)
         fz_fail("MAIL inside an open upstream transaction", (const uint8_t *)l,
                 strlen(l));
     }
-    if (strcasestr(l, "reject") != NULL) {
+    snprintf(refuse, sizeof(refuse), "refuse%u", m->block);
+    if (strcasestr(l, "reject") != NULL || strcasestr(l, refuse) != NULL) {
         fz_mock_reply(m, 550, "5.1.0", "Sender rejected");
         return;
     }
@@ -554,6 +587,12 @@ fz_mock_message_end(struct fz_mock_conn *m)
 {
     if (m->head_len < FZ_RECEIVED_LEN) {
         fz_fail("a message shorter than Postern's Received header",
+                (const uint8_t *)m->head, m->head_len);
+    }
+    if (m->eightbit && (m->e->variant & FZ_VAR_POLICY) != 0) {
+        /* the eom rule on saw_8bit refuses every such message: this one
+         * went past the policy */
+        fz_fail("8-bit content delivered past the eom rule",
                 (const uint8_t *)m->head, m->head_len);
     }
     if (!m->mail || m->rcpts == 0) {
@@ -715,6 +754,7 @@ fz_mock_content_octet(struct fz_mock_conn *m, uint8_t c)
                     (const uint8_t *)m->head, m->head_len);
         }
     }
+    m->eightbit = m->eightbit || c > 0x7f;
     for (i = 0; i < FZ_NEEDLES; i++) {
         m->needle_at[i] = fz_match(m->needle_at[i], fz_needles[i], c);
         if (m->needle_at[i] == strlen(fz_needles[i])) {
@@ -862,7 +902,8 @@ fz_mock_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void
 fz_mock_on_connection(uv_stream_t *server, int status)
 {
-    struct fz_env *e = server->data;
+    struct fz_mock *mock = server->data;
+    struct fz_env *e = mock->e;
     struct fz_mock_conn *m;
 
     if (status != 0) {
@@ -873,6 +914,8 @@ fz_mock_on_connection(uv_stream_t *server, int status)
         fz_die("out of memory");
     }
     m->e = e;
+    m->block = mock->block;
+    m->legacy = mock->legacy;
     m->shut.data = m;
     uv_tcp_init(server->loop, &m->tcp);
     m->tcp.data = m;
@@ -1136,9 +1179,13 @@ fz_env_overrides(struct fz_env *e)
     for (i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
         e->overrides[e->noverrides++] = common[i];
     }
-    snprintf(e->name_override, sizeof(e->name_override), "upstreams.0.name=%s",
-             (e->variant & FZ_VAR_LEGACY) != 0 ? "legacy" : "modern");
-    e->overrides[e->noverrides++] = e->name_override;
+    if ((e->variant & FZ_VAR_POLICY) == 0) {
+        /* the policy's file names its blocks itself */
+        snprintf(e->name_override, sizeof(e->name_override),
+                 "upstreams.0.name=%s",
+                 (e->variant & FZ_VAR_LEGACY) != 0 ? "legacy" : "modern");
+        e->overrides[e->noverrides++] = e->name_override;
+    }
     snprintf(e->log_override, sizeof(e->log_override), "log.level=%s",
              level != NULL ? level : "error");
     fz_trace = level != NULL && strcmp(level, "trace") == 0;
@@ -1152,6 +1199,135 @@ fz_env_overrides(struct fz_env *e)
     }
 }
 
+/* The policy set-up's rules (see the header comment). Blocks: "one" is
+ * the listener's (the session's route), "two" and "three" are reached by
+ * rules only. Rules are written as an operator would; each reaches a part
+ * of the session machine the other set-ups do not. */
+static const char fz_policy_yaml[] =
+    "listeners:\n"
+    "  - name: mx\n"
+    "    address: \"127.0.0.1:25\"\n" /* a placeholder: see below */
+    "upstreams:\n"
+    "  - name: one\n"
+    "    addresses: [\"%s\"]\n"
+    "    probe_interval: 0\n"
+    "    keep_idle: 0\n"
+    "  - name: two\n"
+    "    addresses: [\"%s\"]\n"
+    "    probe_interval: 0\n"
+    "    keep_idle: 0\n"
+    "  - name: three\n"
+    "    addresses: [\"%s\"]\n"
+    "    probe_interval: 0\n"
+    "    keep_idle: 0\n"
+    "policy:\n"
+    "  rules:\n"
+    "    - name: mail-two\n"
+    "      stage: mail\n"
+    "      if:\n"
+    "        - sender: {domain: two.test}\n"
+    "      then: upstream two\n"
+    "    - name: mail-tls\n"
+    "      stage: mail\n"
+    "      if:\n"
+    "        - sender: {domain: tls.test}\n"
+    "      then: tls_policy encrypt\n"
+    "    - name: mail-cap\n"
+    "      stage: mail\n"
+    "      if:\n"
+    "        - sender: {domain: cap.test}\n"
+    "      then: [set_limit recipients 2, set_limit message_size 1K,\n"
+    "             'add_header X-Cap: ${sender}']\n"
+    "    - name: rcpt-trap\n"
+    "      stage: rcpt\n"
+    "      if:\n"
+    "        - rcpt: [trap@one.test, trap@two.test]\n"
+    "      then: 'reject 550 5.1.1 \"No such user\"'\n"
+    "    - name: rcpt-one\n"
+    "      stage: rcpt\n"
+    "      if:\n"
+    "        - rcpt: {domain: one.test}\n"
+    "      then: upstream one\n"
+    "    - name: rcpt-two\n"
+    "      stage: rcpt\n"
+    "      if:\n"
+    "        - rcpt: {domain: two.test}\n"
+    "      then: upstream two\n"
+    "    - name: rcpt-three\n"
+    "      stage: rcpt\n"
+    "      if:\n"
+    "        - rcpt: {domain: three.test}\n"
+    "      then: [upstream three, 'add_header X-Routed: ${rcpt}']\n"
+    "    - name: rcpt-secret\n"
+    "      stage: rcpt\n"
+    "      if:\n"
+    "        - rcpt: {domain: secret.test}\n"
+    "      then: [upstream three, tls_policy encrypt]\n"
+    "    - name: rcpt-tls-here\n"
+    "      stage: rcpt\n"
+    "      if:\n"
+    "        - rcpt: {domain: tls.test}\n"
+    "      then: tls_policy encrypt\n"
+    "    - name: header-subject\n"
+    "      stage: header\n"
+    "      if:\n"
+    "        - header_name: subject\n"
+    "        - header_value: {regex: 'v[i1]agra', flags: i}\n"
+    "      then: 'reject 550 5.7.1 \"Message content rejected\"'\n"
+    "    - name: header-hold\n"
+    "      stage: header\n"
+    "      if:\n"
+    "        - header_name: x-hold\n"
+    "      then: tempfail 451 4.7.1 Held\n"
+    "    - name: header-tag\n"
+    "      stage: header\n"
+    "      if:\n"
+    "        - header_name: x-tag\n"
+    "      then: 'add_header X-Tagged: ${header_value}'\n"
+    "    - name: eom-8bit\n"
+    "      stage: eom\n"
+    "      if:\n"
+    "        - saw_8bit: true\n"
+    "      then: 'reject 554 5.6.0 \"8-bit content refused by policy\"'\n"
+    "    - name: eom-size\n"
+    "      stage: eom\n"
+    "      if:\n"
+    "        - message_size: '> 1000'\n"
+    "      then: tempfail 452 4.3.1 Too big for now\n";
+
+/* The policy set-up's config, as a file (policy comes only from one);
+ * it is read at once, then removed. */
+static void
+fz_policy_file(struct fz_env *e)
+{
+    char dir[] = "/tmp/fuzz_session.XXXXXX";
+    FILE *fp;
+
+    if (mkdtemp(dir) == NULL) {
+        fz_die("cannot make a directory for the config");
+    }
+    snprintf(e->config_path, sizeof(e->config_path), "%s/postern.yaml", dir);
+    fp = fopen(e->config_path, "w");
+    if (fp == NULL || fprintf(fp, fz_policy_yaml, e->mock[0].addr,
+                              e->mock[1].addr, e->mock[2].addr) < 0 ||
+        fclose(fp) != 0) {
+        fz_die("cannot write the config");
+    }
+    e->src.path = e->config_path;
+}
+
+static void
+fz_policy_file_remove(struct fz_env *e)
+{
+    char dir[sizeof(e->config_path)];
+
+    /* nothing reads it again: reloads come by signals, which are off */
+    unlink(e->config_path);
+    snprintf(dir, sizeof(dir), "%s", e->config_path);
+    *strrchr(dir, '/') = '\0';
+    rmdir(dir);
+}
+
 static struct gw_config *
 fz_env_config(struct fz_env *e)
 {
@@ -1163,10 +1339,16 @@ fz_env_config(struct fz_env *e)
     fz_env_overrides(e);
     /* a placeholder (the config wants a real port); set to 0 below */
     e->src.listen = "127.0.0.1:25";
-    e->src.upstream = e->upstream_addr;
+    e->src.upstream = e->mock[0].addr;
     e->src.overrides = e->overrides;
     e->src.noverrides = e->noverrides;
+    if ((e->variant & FZ_VAR_POLICY) != 0) {
+        fz_policy_file(e);
+    }
     cfg = gw_config_from(&e->src, &errs);
+    if ((e->variant & FZ_VAR_POLICY) != 0) {
+        fz_policy_file_remove(e);
+    }
     if (cfg == NULL) {
         for (i = 0; i < errs.count; i++) {
             fprintf(stderr, "fuzz_session: %s\n", errs.msg[i]);
@@ -1215,24 +1397,60 @@ fz_env_start(struct fz_env *e, struct gw_config *cfg)
 
 /* A first session that opens the upstream, so that the capabilities are
  * in shared memory before the first input's EHLO: every input then sees
- * the same offer. */
+ * the same offer. With the policy, a dialogue that opens each block (a
+ * route's session learns that block's capabilities). */
 static void
 fz_env_warm_up(struct fz_env *e)
 {
     static const char dialogue[] = "EHLO warm.invalid\r\n"
                                    "MAIL FROM:<warm@example.org>\r\n"
                                    "QUIT\r\n";
+    static const char routes[] = "EHLO warm.invalid\r\n"
+                                 "MAIL FROM:<warm@example.org>\r\n"
+                                 "RCPT TO:<w@one.test>\r\n"
+                                 "RSET\r\n"
+                                 "MAIL FROM:<warm@two.test>\r\n"
+                                 "RSET\r\n"
+                                 "MAIL FROM:<warm@example.org>\r\n"
+                                 "RCPT TO:<w@three.test>\r\n"
+                                 "QUIT\r\n";
+    static const char *const names[FZ_MAX_BLOCKS] = {"one", "two", "three"};
     struct fz_input in;
     struct gw_caps caps;
-    bool legacy = (e->variant & FZ_VAR_LEGACY) != 0;
+    bool policy = (e->variant & FZ_VAR_POLICY) != 0;
+    size_t i;
 
     memset(&in, 0, sizeof(in));
-    in.p = (const uint8_t *)dialogue;
-    in.len = sizeof(dialogue) - 1;
+    in.p = (const uint8_t *)(policy ? routes : dialogue);
+    in.len = policy ? sizeof(routes) - 1 : sizeof(dialogue) - 1;
     fz_run(e, &in);
-    gw_shm_caps_get(e->shm, legacy ? "legacy" : "modern", &caps);
-    if (!caps.known || gw_caps_has(&caps, GW_CAP_PIPELINING) == legacy) {
-        fz_die("the warm-up did not learn the upstream's capabilities");
+    for (i = 0; i < e->nmocks; i++) {
+        gw_shm_caps_get(e->shm,
+                        policy ? names[i]
+                        : e->mock[i].legacy ? "legacy"
+                                            : "modern",
+                        &caps);
+        if (!caps.known ||
+            gw_caps_has(&caps, GW_CAP_PIPELINING) == e->mock[i].legacy) {
+            fz_die("the warm-up did not learn the upstreams' capabilities");
+        }
+    }
+}
+
+/* The mocks: one, or one per block of the policy set-up; "two" has the
+ * other flavour than "one" and "three", so a route changes bridging. */
+static void
+fz_env_mocks(struct fz_env *e)
+{
+    bool legacy = (e->variant & FZ_VAR_LEGACY) != 0;
+    size_t i;
+
+    e->nmocks = (e->variant & FZ_VAR_POLICY) != 0 ? FZ_MAX_BLOCKS : 1;
+    for (i = 0; i < e->nmocks; i++) {
+        e->mock[i].e = e;
+        e->mock[i].block = (unsigned)i + 1;
+        e->mock[i].legacy = i == 1 ? !legacy : legacy;
+        e->mock[i].fd = fz_mock_listen(e->mock[i].addr, sizeof(e->mock[i].addr));
     }
 }
 
@@ -1242,13 +1460,13 @@ fz_env_new(unsigned variant)
     struct fz_env *e = calloc(1, sizeof(*e));
     struct gw_config *cfg;
     int len = (int)sizeof(struct sockaddr_storage);
-    int fd;
+    size_t i;
 
     if (e == NULL) {
         fz_die("out of memory");
     }
     e->variant = variant;
-    fd = fz_mock_listen(e->upstream_addr, sizeof(e->upstream_addr));
+    fz_env_mocks(e);
     cfg = fz_env_config(e);
     e->shm = gw_shm_create(1, cfg->limits.connections + 1,
                            gw_config_policy_capacity(cfg));
@@ -1257,15 +1475,20 @@ fz_env_new(unsigned variant)
     }
     fz_env_start(e, cfg);
     gw_config_unref(cfg); /* the worker holds its own reference */
-    uv_tcp_init(&e->w.loop, &e->mock);
-    e->mock.data = e;
-    if (uv_tcp_open(&e->mock, fd) != 0 ||
-        uv_listen((uv_stream_t *)&e->mock, 64, fz_mock_on_connection) != 0 ||
-        uv_tcp_getsockname(&e->w.listeners->tcp,
+    for (i = 0; i < e->nmocks; i++) {
+        uv_tcp_init(&e->w.loop, &e->mock[i].tcp);
+        e->mock[i].tcp.data = &e->mock[i];
+        if (uv_tcp_open(&e->mock[i].tcp, e->mock[i].fd) != 0 ||
+            uv_listen((uv_stream_t *)&e->mock[i].tcp, 64,
+                      fz_mock_on_connection) != 0) {
+            fz_die("cannot listen");
+        }
+        uv_unref((uv_handle_t *)&e->mock[i].tcp);
+    }
+    if (uv_tcp_getsockname(&e->w.listeners->tcp,
                            (struct sockaddr *)&e->listen_ss, &len) != 0) {
         fz_die("cannot listen");
     }
-    uv_unref((uv_handle_t *)&e->mock);
     uv_timer_init(&e->w.loop, &e->deadline);
     e->deadline.data = e;
     uv_unref((uv_handle_t *)&e->deadline); /* it only watches the others */
@@ -1329,7 +1552,8 @@ fz_input_parse(const uint8_t *data, size_t size, struct fz_input *in)
 
     memset(in, 0, sizeof(*in));
     in->variant = (flags & (FZ_VAR_LEGACY | FZ_VAR_STRICT)) |
-                  ((flags & FZ_FLAG_SMALL) != 0 ? FZ_VAR_SMALL : 0);
+                  ((flags & FZ_FLAG_SMALL) != 0 ? FZ_VAR_SMALL : 0) |
+                  ((flags & FZ_FLAG_POLICY) != 0 ? FZ_VAR_POLICY : 0);
     in->abrupt = (flags & FZ_FLAG_ABRUPT) != 0;
     if (size < 1 + 2 * ncuts) {
         ncuts = size > 0 ? (size - 1) / 2 : 0;
