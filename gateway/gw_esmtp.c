@@ -310,10 +310,12 @@ gw_esmtp_mail_line(char *dst, size_t cap, const struct gw_path *path,
     if (p->requiretls) {
         GW_ESMTP_ADD(" REQUIRETLS"); /* offered only when the upstream has it */
     }
-    if (p->ret != GW_RET_NONE) {
+    /* DSN's only where the upstream has DSN: a rule may have routed the
+     * transaction to one that lacks it (the session's route had it) */
+    if (p->ret != GW_RET_NONE && gw_caps_has(upstream, GW_CAP_DSN)) {
         GW_ESMTP_ADD(" RET=%s", p->ret == GW_RET_FULL ? "FULL" : "HDRS");
     }
-    if (p->envid[0] != '\0') {
+    if (p->envid[0] != '\0' && gw_caps_has(upstream, GW_CAP_DSN)) {
         GW_ESMTP_ADD(" ENVID=%s", p->envid);
     }
     return o;
@@ -327,12 +329,14 @@ gw_esmtp_rcpt_line(char *dst, size_t cap, const struct gw_path *path,
     int n;
     size_t o;
 
-    (void)upstream; /* DSN parameters exist only when the upstream has DSN */
     n = snprintf(dst, cap, "RCPT TO:<%s>", path->addr);
     if (n < 0 || (size_t)n >= cap) {
         return 0;
     }
     o = (size_t)n;
+    if (!gw_caps_has(upstream, GW_CAP_DSN)) {
+        return o; /* routed to an upstream without DSN, as for MAIL */
+    }
     if (p->notify == GW_NOTIFY_NEVER) {
         GW_ESMTP_ADD(" NOTIFY=NEVER");
     } else if (p->notify != 0) {

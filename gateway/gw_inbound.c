@@ -748,6 +748,26 @@ gw_in_send_mail(struct gw_session *s)
                             "tls-policy");
         return;
     }
+    /* The session's route offered these; a rule may have moved the
+     * transaction to an upstream that did not. Binary content cannot
+     * become DATA, nor a UTF-8 envelope go to a server without SMTPUTF8. */
+    if (tx->params.body == GW_BODY_TYPE_BINARYMIME &&
+        !gw_caps_has(caps, GW_CAP_BINARYMIME)) {
+        gw_in_mail_answered(s, 554, "5.6.1",
+                            "Upstream cannot take binary content", "rejected");
+        return;
+    }
+    if (tx->params.smtputf8 && !gw_caps_has(caps, GW_CAP_SMTPUTF8)) {
+        gw_in_mail_answered(s, 553, "5.6.7",
+                            "Upstream cannot take internationalized mail "
+                            "(SMTPUTF8)", "rejected");
+        return;
+    }
+    if ((tx->params.ret != GW_RET_NONE || tx->params.envid[0] != '\0') &&
+        !gw_caps_has(caps, GW_CAP_DSN)) {
+        gw_log(GW_LOG_INFO, s->sid, "event=dsn_dropped upstream=%s",
+               gw_up_addr(s->up));
+    }
     gw_caps_bridge(&bridge, &s->offered, caps);
     if (tx->params.body == GW_BODY_TYPE_8BITMIME && bridge.eightbit_downgrade) {
         if (s->cfg->ehlo.eightbit == GW_EIGHTBIT_REJECT) {
@@ -1145,6 +1165,18 @@ gw_in_headers_finish(struct gw_session *s)
     }
 }
 
+uint64_t
+gw_in_body_limit(const struct gw_session *s, const struct gw_caps *upstream)
+{
+    uint64_t limit = gw_caps_size_limit(upstream, s->cfg->limits.message_size);
+
+    if (s->tx != NULL && s->tx->size_limit > 0 &&
+        (limit == 0 || s->tx->size_limit < limit)) {
+        limit = s->tx->size_limit; /* a mail rule's set_limit message_size */
+    }
+    return limit;
+}
+
 bool
 gw_in_has_eom_policy(const struct gw_session *s)
 {
@@ -1397,8 +1429,7 @@ gw_in_bdat(struct gw_session *s, const struct gw_cmd *cmd)
                              tx->bdat_passthrough ? GW_BODY_ENC_RAW
                                                   : GW_BODY_ENC_DATA,
                              binary, s->cfg->bare_newlines,
-                             gw_caps_size_limit(caps,
-                                                s->cfg->limits.message_size));
+                             gw_in_body_limit(s, caps));
         tx->body.reject_8bit = gw_in_reject_8bit(s);
         gw_in_header_policy_start(s);
         if (tx->bdat_passthrough) {

@@ -818,8 +818,7 @@ gw_session_up_reply(struct gw_upstream *u, void *owner, enum gw_verb verb,
     case GW_VERB_DATA:
         if (tx != NULL && r->code == 354) {
             gw_body_init(&tx->body, s->cfg->bare_newlines,
-                         gw_caps_size_limit(gw_up_caps(u),
-                                            s->cfg->limits.message_size));
+                         gw_in_body_limit(s, gw_up_caps(u)));
             tx->body.reject_8bit = gw_in_reject_8bit(s);
             tx->body.defer_end = gw_in_has_eom_policy(s);
             gw_in_header_policy_start(s);

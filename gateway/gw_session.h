@@ -179,6 +179,11 @@ void gw_session_add_received(struct gw_session *s, bool bdat_frame);
 void gw_in_header_policy_start(struct gw_session *s);
 /* Does the session's policy have end-of-data rules? */
 bool gw_in_has_eom_policy(const struct gw_session *s);
+/* The most the transaction's body may carry to this upstream: the smaller
+ * of limits.message_size, its SIZE and a rule's set_limit message_size
+ * (0: no limit). */
+uint64_t gw_in_body_limit(const struct gw_session *s,
+                          const struct gw_caps *upstream);
 /* Must 8-bit content be refused (ehlo.eightbit reject, 7-bit upstream)? */
 bool gw_in_reject_8bit(const struct gw_session *s);
 const char *gw_in_state_name(enum gw_in_state st);

@@ -650,5 +650,66 @@ def ehlo_follows_the_session_route(ctx):
     c.cmd("QUIT", 221)
 
 
+
+@suite.case
+def routed_elsewhere_the_route_decides_the_parameters(ctx):
+    """EHLO offers what the session's route has (here DSN, SMTPUTF8,
+    BINARYMIME); a transaction that a mail rule moves to an upstream
+    without them is refused where they cannot be dropped (a binary body,
+    a UTF-8 envelope) and relayed without them where they can (DSN).
+    Found by fuzz_session: they went to the legacy upstream as sent."""
+    main, legacy, pp = own_policy_postern(
+        ctx, "params", ["EHLO_KEYWORDS PIPELINING, SIZE 52428800, 8BITMIME, "
+                        "CHUNKING, BINARYMIME, DSN, SMTPUTF8"],
+        ["EHLO_KEYWORDS SIZE 52428800"])
+    deadline = time.time() + 10
+    while not (main.sessions() and legacy.sessions()):
+        check(time.time() < deadline, "both probed:\n" + pp.log_tail())
+        time.sleep(0.02)
+    time.sleep(0.3)
+    c = pp.client()
+    offered = [l.split(" ")[0].upper() for l in c.ehlo().lines[1:]]
+    for kw in ("DSN", "SMTPUTF8", "BINARYMIME"):
+        check(kw in offered, "%s offered: %s" % (kw, offered))
+    c.cmd("MAIL FROM:<u@legacy.example> SMTPUTF8", 553, "5.6.7")
+    c.cmd("MAIL FROM:<u@legacy.example> BODY=BINARYMIME", 554, "5.6.1")
+    c.cmd("MAIL FROM:<u@legacy.example> RET=HDRS ENVID=e1", 250)
+    c.cmd("RCPT TO:<b@example.net> NOTIFY=SUCCESS "
+          "ORCPT=rfc822;b@example.net", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: dsn dropped\r\n\r\nx\r\n.\r\n")
+    expect(c.reply(), 250, what="the message to legacy")
+    c.cmd("QUIT", 221)
+    legacy.wait_messages(1)
+    cmds = [x for sess in legacy.mail_sessions() for x in sess["commands"]]
+    check_eq([x for x in cmds if x.startswith(("MAIL", "RCPT"))],
+             ["MAIL FROM:<u@legacy.example>", "RCPT TO:<b@example.net>"],
+             "what the legacy upstream got")
+    check("event=dsn_dropped" in pp.log(), "the dropped DSN logged")
+
+
+@suite.case
+def set_limit_message_size_applies_to_the_body(ctx):
+    """A mail rule's set_limit message_size bounds the message itself, not
+    only a declared SIZE: a client that declares none is cut off at the
+    limit (552 5.3.4) and nothing is delivered."""
+    main, legacy, pp = start(ctx)
+    before = len(main.messages())
+    c = pp.client()
+    c.ehlo()
+    c.cmd("MAIL FROM:<u@small.example>", 250)
+    c.cmd("RCPT TO:<b@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.send(b"Subject: big\r\n\r\n" + (b"y" * 78 + b"\r\n") * 2000 +
+           b".\r\n")
+    expect(c.reply(), 552, "5.3.4", what="150 KB against a 100K limit")
+    expect(c.send_message(b"Subject: small\r\n\r\nx\r\n",
+                          mail="<u@small.example>"), 250)
+    c.cmd("QUIT", 221)
+    msgs = main.wait_messages(before + 1)
+    time.sleep(0.2)
+    check_eq([m["content"] for m in main.messages()[before:]],
+             [b"Subject: small\r\n\r\nx\r\n"], "only the small one")
+
 if __name__ == "__main__":
     suite.run()

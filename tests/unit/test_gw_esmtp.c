@@ -155,7 +155,8 @@ test_mail_line_legacy_upstream(void **state)
     struct gw_esmtp_error err;
     struct gw_caps off = caps(ALL);
     struct gw_caps legacy = caps(0);
-    static const char args[] = "FROM:<a@b.example> SIZE=5 BODY=8BITMIME";
+    static const char args[] =
+        "FROM:<a@b.example> SIZE=5 BODY=8BITMIME RET=HDRS ENVID=x1";
     char line[256];
     size_t n;
 
@@ -168,6 +169,35 @@ test_mail_line_legacy_upstream(void **state)
     assert_int_equal(n, strlen("MAIL FROM:<a@b.example>"));
     assert_memory_equal(line, "MAIL FROM:<a@b.example>", n);
     assert_int_equal(gw_esmtp_mail_line(line, 10, &a.path, &p, &legacy), 0);
+}
+
+/* DSN parameters go only to an upstream with DSN (a rule may route a
+ * transaction away from the session's route, which had it). */
+static void
+test_rcpt_line_without_dsn(void **state)
+{
+    struct gw_mail_args a;
+    struct gw_parse_error perr;
+    struct gw_rcpt_params p;
+    struct gw_esmtp_error err;
+    struct gw_caps off = caps(ALL);
+    struct gw_caps legacy = caps(0);
+    static const char args[] =
+        "TO:<c@d.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;c@d.example";
+    char line[256];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(gw_rcpt_parse((const uint8_t *)args, strlen(args), &a,
+                                   &perr),
+                     GW_PARSE_OK);
+    assert_true(gw_esmtp_rcpt_check(&a, &off, false, &p, &err));
+    n = gw_esmtp_rcpt_line(line, sizeof(line), &a.path, &p, &legacy);
+    assert_int_equal(n, strlen("RCPT TO:<c@d.example>"));
+    assert_memory_equal(line, "RCPT TO:<c@d.example>", n);
+    n = gw_esmtp_rcpt_line(line, sizeof(line), &a.path, &p, &off);
+    assert_int_equal(n, strlen("RCPT TO:<c@d.example> NOTIFY=SUCCESS,DELAY "
+                               "ORCPT=rfc822;c@d.example"));
 }
 
 static void
@@ -254,6 +284,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mail_params_table),
         cmocka_unit_test(test_mail_line_legacy_upstream),
+        cmocka_unit_test(test_rcpt_line_without_dsn),
         cmocka_unit_test(test_rcpt_params_table),
     };
 
