@@ -204,7 +204,37 @@ def raise_fd_limit(want):
 
 # ------------------------------------------------------------------- postern
 
-class Postern:
+class LogWatch:
+    """For a peer whose log the tests read (Postfix, Exim): the peer sets
+    log_path and defines wait_failed(pattern, what, timeout) (the
+    TestFailure to raise)."""
+
+    def log(self):
+        """The whole log so far ("" before it exists)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def lines(self):
+        return self.log().splitlines()
+
+    def wait(self, pattern, timeout=10.0, what=None, since=0):
+        """The first match of the regex pattern (multiline) in the log
+        from line number since on, waiting for it to appear."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.time() + timeout
+        while True:
+            m = rx.search("\n".join(self.lines()[since:]))
+            if m:
+                return m
+            if time.time() > deadline:
+                raise self.wait_failed(pattern, what or "match", timeout)
+            time.sleep(0.02)
+
+
+class Postern(LogWatch):
     """The binary under test, listening on a free loopback port.
 
     Quick mode:  Postern(ctx, upstream="127.0.0.1:U", opts=["k=v", ...])
@@ -269,12 +299,9 @@ class Postern:
                               % (self.proc.returncode if self.proc else None,
                                  self.log_tail()))
 
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+    def wait_failed(self, pattern, what, timeout):
+        return TestFailure("postern log: no %s within %.0fs (/%s/):\n%s"
+                           % (what, timeout, pattern, self.log_tail()))
 
     def log_tail(self, n=40):
         lines = self.log().splitlines()
@@ -314,36 +341,6 @@ class Postern:
 
 
 # ------------------------------------------------------------------ upstream
-
-class LogWatch:
-    """For a peer whose log the tests read (Postfix, Exim): the peer sets
-    log_path and defines wait_failed(pattern, what, timeout) (the
-    TestFailure to raise)."""
-
-    def log(self):
-        """The whole log so far ("" before it exists)."""
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def lines(self):
-        return self.log().splitlines()
-
-    def wait(self, pattern, timeout=10.0, what=None, since=0):
-        """The first match of the regex pattern (multiline) in the log
-        from line number since on, waiting for it to appear."""
-        rx = re.compile(pattern, re.M)
-        deadline = time.time() + timeout
-        while True:
-            m = rx.search("\n".join(self.lines()[since:]))
-            if m:
-                return m
-            if time.time() > deadline:
-                raise self.wait_failed(pattern, what or "match", timeout)
-            time.sleep(0.02)
-
 
 class Upstream:
     """peers/upstream.py: a scripted upstream that records every session."""
@@ -425,6 +422,15 @@ class Upstream:
     def wait_messages(self, n, timeout=5.0):
         return self.wait_for(lambda: (lambda m: m if len(m) >= n else None)(
             self.messages()), timeout, "%d message(s)" % n)
+
+    def wait_sessions_ended(self, timeout=5.0):
+        """Every session so far, once all have ended (their records are
+        complete then)."""
+        def ended():
+            ss = self.sessions()
+            return [ss] if all(x["closed_by"] is not None for x in ss) \
+                else None
+        return self.wait_for(ended, timeout, "every session to end")[0]
 
     def summary(self, last=4):
         lines = []

@@ -246,12 +246,8 @@ def half_closed_client_gets_its_replies(ctx):
     c.send(b"Subject: half-close 3\r\n\r\ncut short")
     c.sock.shutdown(socket.SHUT_WR)
     c.expect_closed()
-    deadline = time.time() + 5
-    while not re.search(r"event=tx from=<cut@example\.org> .* "
-                        r"outcome=aborted", pp.log()):
-        check(time.time() < deadline, "the aborted transaction in the "
-              "log:\n" + pp.log_tail())
-        time.sleep(0.02)
+    pp.wait(r"event=tx from=<cut@example\.org> .* outcome=aborted",
+            timeout=5, what="the aborted transaction")
     time.sleep(0.3)
     check_eq(len(up.messages()), before + 2, "messages at the upstream")
     up.set_script([])

@@ -8,10 +8,9 @@ the upstream's side of the transcript is checked too.
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
+from lib import (Postern, Suite, Upstream, check,  # noqa: E402
                  check_eq, expect, expect_class)
 
 suite = Suite("test_20_commands")
@@ -21,12 +20,8 @@ S = {}
 def wait_probe(pp, timeout=20):
     """Waits until the capability probe has learnt the upstream's EHLO
     list (worker 0 logs it at info level)."""
-    deadline = time.time() + timeout
-    while "event=upstream_probe " not in pp.log():
-        if time.time() > deadline:
-            raise TestFailure("no capability probe in the log:\n" +
-                              pp.log_tail())
-        time.sleep(0.02)
+    pp.wait(r"event=upstream_probe ", timeout=timeout,
+            what="capability probe")
 
 
 def shared(ctx):

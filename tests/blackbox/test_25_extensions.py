@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (Postern, Suite, TestFailure, Upstream, check,  # noqa: E402
+from lib import (Postern, Suite, Upstream, check,  # noqa: E402
                  check_eq, expect)
 
 # bdat_large_message_constant_memory pushes 200 MiB through postern and
@@ -29,12 +29,7 @@ MODERN = ["EHLO_KEYWORDS PIPELINING, SIZE 52428800, 8BITMIME, "
 
 def wait_probe(pp):
     """Waits until the capability probe has learnt the upstream's list."""
-    deadline = time.time() + 10
-    while "event=upstream_probe " not in pp.log():
-        if time.time() > deadline:
-            raise TestFailure("no capability probe in the log:\n" +
-                              pp.log_tail())
-        time.sleep(0.02)
+    pp.wait(r"event=upstream_probe ", what="capability probe")
 
 
 def start(ctx, script=(), opts=()):
@@ -163,12 +158,8 @@ def bdat_after_a_refused_data_is_a_first_chunk(ctx):
         expect(c.cmd("DATA"), 554, "5.7.1", what=name + ": DATA refused")
         r = bdat(c, smuggle, last=True)
         c.cmd("QUIT", 221)
-        # the upstream's record is complete once its sessions have ended
-        deadline = time.time() + 5
-        while (any(sess["closed_by"] is None for sess in up.sessions()) and
-               time.time() < deadline):
-            time.sleep(0.02)
-        cmds = [x for sess in up.sessions() for x in sess["commands"]]
+        cmds = [x for sess in up.wait_sessions_ended()
+                for x in sess["commands"]]
         check(not any("spoof@" in x or "victim@" in x for x in cmds),
               "%s: chunk bytes reached the upstream as commands: %s"
               % (name, cmds))
@@ -206,14 +197,11 @@ def refused_bdat_piece_ends_the_transaction(ctx):
     refusal = r1 if r1.code == 552 else r2
     expect(refusal, 552, "5.3.4", "Chunk refused here", "the refusal")
     c.cmd("QUIT", 221)
-    deadline = time.time() + 5
-    while (any(sess["closed_by"] is None for sess in up.sessions()) and
-           time.time() < deadline):
-        time.sleep(0.02)
+    sessions = up.wait_sessions_ended()
     check_eq(up.messages(), [], "nothing delivered")
     # pieces already on their way when the refusal came are fine; the
     # client's second chunk, sent after it, never reaches the upstream
-    cmds = [x for sess in up.sessions() for x in sess["commands"]]
+    cmds = [x for sess in sessions for x in sess["commands"]]
     check(not any(x.upper().endswith(" LAST") for x in cmds),
           "a LAST after the refusal: %s" % cmds)
 

@@ -477,10 +477,7 @@ def requiretls_end_to_end(ctx):
                           args=["--requiretls"])
     pp = Postern(ctx, name="postern-requiretls",
                  config=REQUIRETLS % {"c": c, "up": up.addr})
-    deadline = time.time() + 10
-    while "event=upstream_probe" not in pp.log():  # learn its EHLO first
-        check(time.time() < deadline, "probe:\n" + pp.log_tail())
-        time.sleep(0.05)
+    pp.wait(r"event=upstream_probe", what="probe")  # learn its EHLO first
     s = smtplib.SMTP("127.0.0.1", pp.port, timeout=10)
     code, msg = s.ehlo("client.example")
     check(b"REQUIRETLS" not in msg, "not before TLS: %r" % msg)

@@ -488,10 +488,7 @@ def relay_mode_login_lost_with_its_upstream_session(ctx):
     s = smtp_tls(pp)
     code, msg = s.docmd("AUTH", "PLAIN " + b64(b"\0legacy-user\0legacy pw"))
     check_eq(code, 235, "relayed login")
-    deadline = time.time() + 5
-    while "event=auth result=lost" not in pp.log():
-        check(time.time() < deadline, "the loss is logged:\n" + pp.log_tail())
-        time.sleep(0.05)
+    pp.wait(r"event=auth result=lost", timeout=5, what="the loss logged")
     code, msg = s.docmd("MAIL", "FROM:<a@example.org>")
     check_eq((code, msg[:5]), (530, b"5.7.0"), "authentication required again")
     s.quit()

@@ -237,10 +237,7 @@ def end_of_data_rules_before_bdat_last(ctx):
     main, legacy, pp = own_policy_postern(
         ctx, "chunking", ["EHLO_KEYWORDS PIPELINING, SIZE 52428800, "
                           "8BITMIME, CHUNKING"], [])
-    deadline = time.time() + 10
-    while "event=upstream_probe " not in pp.log():
-        check(time.time() < deadline, "no probe:\n" + pp.log_tail())
-        time.sleep(0.02)
+    pp.wait(r"event=upstream_probe ", what="capability probe")
     c = pp.client()
     c.ehlo()
     cases = (
